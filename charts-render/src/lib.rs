@@ -1,0 +1,2 @@
+//! Renders Helm charts natively and lists the images they deploy.
+#![deny(missing_docs)]

@@ -1,0 +1,12 @@
+//! acr-sync keeps a private container registry in step with selected upstream images.
+//!
+//! Data flows one way: config -> sources -> resolve -> plan -> execute -> report.
+//! The registry protocol lives in [`acr_sync_registry`], re-exported here as [`registry`].
+//!
+//! ```
+//! let r = acr_sync::registry::Reference::parse("busybox:1.36").unwrap();
+//! assert_eq!(r.repository(), "library/busybox");
+//! ```
+#![deny(missing_docs)]
+
+pub use acr_sync_registry as registry;
