@@ -1,7 +1,8 @@
 //! acr-sync keeps a private container registry in step with selected upstream images.
 //!
-//! Data flows one way: config -> sources -> resolve -> plan -> execute -> report.
-//! The registry protocol lives in [`acr_sync_registry`], re-exported here as [`registry`].
+//! Data flows one way: [`config`] -> sources -> resolve -> [`plan`] -> execute ->
+//! [`report`]. The registry protocol lives in [`acr_sync_registry`], re-exported here as
+//! [`registry`]; this crate decides what to copy, never how bytes move over HTTP.
 //!
 //! ```
 //! let r = acr_sync::registry::Reference::parse("busybox:1.36").unwrap();
@@ -10,3 +11,14 @@
 #![deny(missing_docs)]
 
 pub use acr_sync_registry as registry;
+
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod layout;
+pub mod plan;
+pub mod report;
+pub mod resolve;
+pub mod source;
+pub mod target;

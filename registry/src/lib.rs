@@ -1,20 +1,78 @@
 //! A client for the OCI distribution API, as acr-sync needs it.
 //!
-//! This crate knows references, digests, manifests, authentication, retries, tag
-//! pagination and blob transfer. It does not know what to copy or why: deciding which
-//! images a target should hold is the job of the `acr-sync` library above it.
+//! This crate knows references, digests, manifests, authentication (anonymous, basic,
+//! bearer tokens, docker's `config.json` and credential helpers), retries, tag
+//! pagination and blob transfer, and counts requests per registry. It does not know
+//! what to copy or why: deciding which images a target should hold, and walking an
+//! image to copy it, is the job of the `acr-sync` library above it. It reads no
+//! environment variables and prints nothing; secrets stay inside [`Secret`].
+//!
+//! # Behaviour worth knowing
+//! - **Scheme**: loopback registries (`localhost`, `127.0.0.0/8`, `[::1]`) are reached
+//!   over HTTP, others over HTTPS; [`Tls::Disabled`] and [`Tls::Enabled`] override that,
+//!   and a registry's `ca_pem` is trusted besides the system roots.
+//! - **Credentials**: the registry's [`RegistrySettings::credentials`] first, else the
+//!   docker config given in [`ClientConfig::docker_config`] (`auths`, `credHelpers`,
+//!   `credsStore`, `identitytoken`). A user name of `<token>` marks an identity token,
+//!   exchanged with an OAuth2 refresh-token grant.
+//! - **Errors**: a 401 whose fresh token was refused, or whose credentials the token
+//!   endpoint rejected, is [`ErrorKind::Unauthorized`]; a 403, or a 401
+//!   `insufficient_scope` when the credentials were accepted, is [`ErrorKind::Forbidden`].
+//! - **Retries**: connection errors, timeouts and 408/429/500/502/503/504 are retried
+//!   with exponential backoff and full jitter, honouring `Retry-After`, until
+//!   [`RetryPolicy::max_elapsed`]; a `Retry-After` beyond that budget ends the retries at
+//!   once. Request bodies are never streams: an upload cuts the caller's stream into
+//!   chunks of [`ClientConfig::upload_chunk_size`] held in memory. A chunk (PATCH) is
+//!   resent only when it never reached the registry or the registry answered a
+//!   retryable status; if it fails after being sent, [`Client::put_blob`] returns the
+//!   error and the caller restarts the blob from the start (a new upload session and
+//!   a new stream). Blob downloads are not resumed: a broken download is an error.
+//! - **Verification**: manifests are checked against the digest asked for and the
+//!   `Docker-Content-Digest` sent; blob streams hash as they go and end with
+//!   [`ErrorKind::DigestMismatch`] instead of a clean end; uploads are hashed too and
+//!   abandoned before the closing PUT when they do not match.
 //!
 //! ```
-//! use acr_sync_registry::Reference;
+//! use acr_sync_registry::{Client, ClientConfig, Platform, Reference};
 //!
 //! let r = Reference::parse("nginx").unwrap();
 //! assert_eq!(r.to_string(), "docker.io/library/nginx:latest");
 //! assert_eq!(r.api_host(), "registry-1.docker.io");
+//!
+//! // One client per run; it makes no request until asked.
+//! let client = Client::new(ClientConfig::default()).unwrap();
+//! assert!(client.stats().is_empty());
+//! assert_eq!("amd64".parse::<Platform>().unwrap().to_string(), "linux/amd64");
 //! ```
 #![deny(missing_docs)]
 
+mod auth;
+mod blob;
+mod client;
+mod config;
 pub mod digest;
+mod docker_config;
+mod error;
+pub mod manifest;
 pub mod reference;
+mod retry;
+mod secret;
+mod stats;
+mod tags;
+mod transport;
 
+#[cfg(test)]
+mod server_tests;
+
+pub use blob::{BlobStream, Mount, UploadSession};
+pub use client::Client;
+pub use config::{ClientConfig, Credentials, RegistrySettings, Tls, is_loopback};
 pub use digest::Digest;
+pub use docker_config::docker_config_path;
+pub use error::{Error, ErrorKind};
+pub use manifest::{Descriptor, Manifest, ManifestHead, Platform};
 pub use reference::{Reference, ReferenceError, ReferenceErrorKind};
+pub use retry::RetryPolicy;
+pub use secret::Secret;
+pub use stats::RegistryStats;
+pub use tags::{TagInfo, TagList};

@@ -66,7 +66,7 @@ pub enum ReferenceErrorKind {
         "invalid repository path component {0:?} (use a-z, 0-9 and single ., _, __ or - between them)"
     )]
     InvalidComponent(String),
-    /// The registry host part is not a valid host[:port].
+    /// The registry host part is not a valid `host[:port]`.
     #[error("invalid registry host {0:?}")]
     InvalidRegistry(String),
     /// The tag is empty, too long or has a character outside `[A-Za-z0-9_.-]`.
@@ -117,7 +117,7 @@ impl Reference {
         &self.registry
     }
 
-    /// The host[:port] that serves the registry API for this reference
+    /// The `host[:port]` that serves the registry API for this reference
     /// (`registry-1.docker.io` for Docker Hub).
     pub fn api_host(&self) -> &str {
         api_host(&self.registry)
@@ -471,7 +471,8 @@ mod tests {
     #[test]
     fn rejects_malformed_input_quoting_it() {
         use ReferenceErrorKind as K;
-        let cases: &[(&str, fn(&K) -> bool)] = &[
+        type Case<'a> = (&'a str, fn(&K) -> bool);
+        let cases: &[Case] = &[
             ("", |k| matches!(k, K::Empty)),
             ("Nginx", |k| matches!(k, K::UpperCase)),
             ("docker.io/Library/nginx", |k| matches!(k, K::UpperCase)),

@@ -1,0 +1,176 @@
+//! Blob downloads that verify their digest as they stream, and upload sessions.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::Stream;
+use url::Url;
+
+use crate::digest::{Digest, Hasher};
+use crate::error::{Error, ErrorKind};
+use crate::transport::transport_error_kind;
+
+/// A blob being downloaded: a stream of chunks that hashes what passes through and ends
+/// with an error instead of a clean end when the content does not match its digest.
+/// Nothing is buffered beyond the chunk in hand.
+pub struct BlobStream {
+    inner: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    hasher: Option<Hasher>,
+    expected: Digest,
+    size: Option<u64>,
+    received: u64,
+    registry: String,
+    repository: String,
+}
+
+impl BlobStream {
+    pub(crate) fn new(
+        response: reqwest::Response,
+        expected: Digest,
+        registry: &str,
+        repository: &str,
+    ) -> BlobStream {
+        let size = response
+            .headers()
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        BlobStream {
+            inner: Box::pin(response.bytes_stream()),
+            hasher: Some(expected.verifier()),
+            expected,
+            size,
+            received: 0,
+            registry: registry.to_string(),
+            repository: repository.to_string(),
+        }
+    }
+
+    /// The size the registry announced (`Content-Length`), if it did.
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+
+    /// The digest the content is checked against.
+    pub fn digest(&self) -> &Digest {
+        &self.expected
+    }
+
+    /// Reads the whole blob into memory, verified; for small blobs (configs) only.
+    pub async fn read_to_end(mut self, limit: usize) -> Result<Bytes, Error> {
+        use futures::StreamExt as _;
+        let mut out = Vec::new();
+        while let Some(chunk) = self.next().await {
+            let chunk = chunk?;
+            if out.len() + chunk.len() > limit {
+                return Err(self.error(ErrorKind::InvalidResponse(format!(
+                    "blob {} is larger than {limit} bytes",
+                    self.expected
+                ))));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(out))
+    }
+
+    fn error(&self, kind: ErrorKind) -> Error {
+        Error::new(&self.registry, Some(&self.repository), kind)
+    }
+
+    /// Called at the end of the body: the final verdict.
+    fn finish(&mut self) -> Option<Error> {
+        let hasher = self.hasher.take()?;
+        let actual = hasher.finish();
+        if actual != self.expected {
+            return Some(self.error(ErrorKind::DigestMismatch {
+                expected: self.expected.clone(),
+                actual,
+            }));
+        }
+        match self.size {
+            Some(size) if size != self.received => {
+                Some(self.error(ErrorKind::InvalidResponse(format!(
+                    "blob {} ended after {} of {size} bytes",
+                    self.expected, self.received
+                ))))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Stream for BlobStream {
+    type Item = Result<Bytes, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.hasher.is_none() {
+            return Poll::Ready(None);
+        }
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.received += chunk.len() as u64;
+                if let Some(h) = self.hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.hasher = None;
+                Poll::Ready(Some(Err(self.error(transport_error_kind(&e)))))
+            }
+            Poll::Ready(None) => Poll::Ready(self.finish().map(Err)),
+        }
+    }
+}
+
+impl fmt::Debug for BlobStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobStream")
+            .field("digest", &self.expected)
+            .field("size", &self.size)
+            .field("received", &self.received)
+            .finish()
+    }
+}
+
+/// An upload the registry has opened (`202 Accepted` with a `Location`).
+pub struct UploadSession {
+    pub(crate) registry: String,
+    pub(crate) repository: String,
+    pub(crate) location: Url,
+}
+
+impl UploadSession {
+    /// The registry the upload goes to.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The repository the upload goes to.
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+}
+
+impl fmt::Debug for UploadSession {
+    // The location's query may carry upload state; keep it out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UploadSession")
+            .field("registry", &self.registry)
+            .field("repository", &self.repository)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of a cross-repository mount.
+#[derive(Debug)]
+pub enum Mount {
+    /// The blob is now in the target repository (201).
+    Mounted,
+    /// The registry did not mount but opened an upload instead (202); upload the blob
+    /// into this session with [`Client::upload`](crate::Client::upload).
+    NotMounted(UploadSession),
+}

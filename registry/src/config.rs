@@ -1,0 +1,138 @@
+//! How a [`Client`](crate::Client) is set up: per-registry TLS, CA and credentials.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::retry::RetryPolicy;
+use crate::secret::Secret;
+
+/// Settings of a client; one client serves a whole run.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Per-registry settings, keyed by the registry as written in references
+    /// (`docker.io`, `registry.internal:5000`).
+    pub registries: BTreeMap<String, RegistrySettings>,
+    /// A docker `config.json` to read credentials from (see
+    /// [`docker_config_path`](crate::docker_config_path)); None reads none.
+    pub docker_config: Option<PathBuf>,
+    /// How failed requests are retried.
+    pub retry: RetryPolicy,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+    /// The limit for one request without a streamed body, and for any pause while
+    /// streaming a blob (a long download that keeps moving is never cut).
+    pub request_timeout: Duration,
+    /// Blobs up to this size are uploaded with one PUT; larger ones in PATCH chunks of
+    /// this size (each chunk is held in memory so that it can be resent).
+    pub upload_chunk_size: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> ClientConfig {
+        ClientConfig {
+            registries: BTreeMap::new(),
+            docker_config: None,
+            retry: RetryPolicy::default(),
+            user_agent: concat!("acr-sync/", env!("CARGO_PKG_VERSION")).to_string(),
+            request_timeout: Duration::from_secs(60),
+            upload_chunk_size: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Settings for one registry.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// Whether to use TLS.
+    #[serde(default)]
+    pub tls: Tls,
+    /// A PEM bundle of CA certificates to trust for this registry, besides the system's.
+    #[serde(default)]
+    pub ca_pem: Option<String>,
+    /// Credentials for this registry; they win over the docker config.
+    #[serde(default)]
+    pub credentials: Option<Credentials>,
+}
+
+/// Whether a registry is reached over HTTPS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    /// HTTPS, except plain HTTP for loopback hosts (as docker does).
+    #[default]
+    Default,
+    /// HTTPS always, loopback included (a test registry with its own CA).
+    Enabled,
+    /// Plain HTTP.
+    Disabled,
+}
+
+/// A username and password (or token) for a registry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password or access token.
+    pub password: Secret,
+}
+
+impl Credentials {
+    /// Credentials from a user name and a password or token.
+    pub fn new(username: impl Into<String>, password: impl Into<Secret>) -> Credentials {
+        Credentials {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+}
+
+/// Whether `host` (`host[:port]`, as in references) is a loopback address.
+pub fn is_loopback(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    name.parse::<std::net::IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1",
+            "127.1.2.3:80",
+            "[::1]",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "docker.io",
+            "10.0.0.1:5000",
+            "ghcr.io",
+            "[::2]:5000",
+            "localhostx",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn credentials_debug_is_redacted() {
+        let c = Credentials::new("bob", "s3cret");
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,323 @@
+//! The one error type of this crate: which registry and repository, and what went wrong.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::digest::Digest;
+
+/// An error talking to a registry. It names the registry and repository so that a
+/// message read alone in a log says where the problem is.
+#[derive(Debug, Clone)]
+pub struct Error {
+    registry: Option<String>,
+    repository: Option<String>,
+    kind: ErrorKind,
+    attempts: u32,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The registry could not be reached (DNS, connection refused, TLS, reset).
+    Unreachable {
+        /// The underlying error, without URLs that could carry secrets.
+        detail: String,
+    },
+    /// The request did not finish in time.
+    Timeout,
+    /// HTTP 401: no credentials were given, or the ones given were rejected.
+    Unauthorized {
+        /// Whether credentials were sent (else the registry wants some).
+        with_credentials: bool,
+        /// The registry's own explanation, if any.
+        message: Option<String>,
+    },
+    /// HTTP 403: the credentials are valid but lack permission.
+    Forbidden {
+        /// The registry's own explanation, if any.
+        message: Option<String>,
+    },
+    /// HTTP 404: the manifest, blob or repository does not exist.
+    NotFound {
+        /// What was asked for (`manifest latest`, `blob sha256:...`).
+        what: String,
+    },
+    /// HTTP 429 until the retry budget ran out.
+    RateLimited {
+        /// What the registry asked us to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+    /// Any other unexpected HTTP status.
+    Status {
+        /// The HTTP status code.
+        status: u16,
+        /// The first OCI error code in the body (`DENIED`, `MANIFEST_INVALID`...).
+        code: Option<String>,
+        /// The messages of the OCI error body.
+        message: Option<String>,
+    },
+    /// Content did not hash to the digest it should have.
+    DigestMismatch {
+        /// The digest that was promised or asked for.
+        expected: Digest,
+        /// The digest of what arrived.
+        actual: Digest,
+    },
+    /// The registry answered something this client cannot use.
+    InvalidResponse(String),
+    /// Credentials could not be read (docker config, credential helper).
+    Credentials(String),
+    /// The client configuration is invalid (bad CA PEM...).
+    Config(String),
+}
+
+impl Error {
+    /// An error about `registry` (and `repository`, when known).
+    pub fn new(registry: &str, repository: Option<&str>, kind: ErrorKind) -> Error {
+        Error {
+            registry: Some(registry.to_string()).filter(|r| !r.is_empty()),
+            repository: repository.map(str::to_string).filter(|r| !r.is_empty()),
+            kind,
+            attempts: 1,
+        }
+    }
+
+    /// An error not tied to one registry (configuration, parsing of given bytes).
+    pub fn without_registry(kind: ErrorKind) -> Error {
+        Error {
+            registry: None,
+            repository: None,
+            kind,
+            attempts: 1,
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The registry the error is about.
+    pub fn registry(&self) -> Option<&str> {
+        self.registry.as_deref()
+    }
+
+    /// The repository the error is about.
+    pub fn repository(&self) -> Option<&str> {
+        self.repository.as_deref()
+    }
+
+    /// How many attempts were made before giving up.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Whether the error is a 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.kind, ErrorKind::NotFound { .. })
+    }
+
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Error {
+        self.attempts = attempts;
+        self
+    }
+
+    pub(crate) fn with_context(mut self, registry: &str, repository: Option<&str>) -> Error {
+        if self.registry.is_none() {
+            self.registry = Some(registry.to_string());
+        }
+        if self.repository.is_none() {
+            self.repository = repository.map(str::to_string);
+        }
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.registry, &self.repository) {
+            (Some(reg), Some(repo)) => write!(f, "registry {reg}, repository {repo}: ")?,
+            (Some(reg), None) => write!(f, "registry {reg}: ")?,
+            (None, Some(repo)) => write!(f, "repository {repo}: ")?,
+            (None, None) => {}
+        }
+        write!(f, "{}", self.kind)?;
+        if self.attempts > 1 {
+            write!(f, " (gave up after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn paren(message: &Option<String>) -> String {
+    match message {
+        Some(m) if !m.is_empty() => format!(" ({m})"),
+        _ => String::new(),
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::Unreachable { detail } => write!(f, "cannot reach the registry: {detail}"),
+            ErrorKind::Timeout => f.write_str("the request timed out"),
+            ErrorKind::Unauthorized {
+                with_credentials: true,
+                message,
+            } => write!(
+                f,
+                "HTTP 401 Unauthorized{}: the registry rejected the credentials; check the username and password or token",
+                paren(message)
+            ),
+            ErrorKind::Unauthorized {
+                with_credentials: false,
+                message,
+            } => write!(
+                f,
+                "HTTP 401 Unauthorized{}: the registry requires credentials (or the repository does not exist); configure credentials for this registry",
+                paren(message)
+            ),
+            ErrorKind::Forbidden { message } => write!(
+                f,
+                "HTTP 403 Forbidden{}: the credentials are valid but lack permission; grant pull/push on the repository",
+                paren(message)
+            ),
+            ErrorKind::NotFound { what } => write!(f, "HTTP 404 Not Found: {what}"),
+            ErrorKind::RateLimited { retry_after } => {
+                f.write_str("HTTP 429 Too Many Requests: rate limited")?;
+                if let Some(d) = retry_after {
+                    write!(f, "; the registry asked to retry after {}s", d.as_secs())?;
+                }
+                Ok(())
+            }
+            ErrorKind::Status {
+                status,
+                code,
+                message,
+            } => {
+                let reason = reqwest::StatusCode::from_u16(*status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("");
+                write!(f, "HTTP {status} {reason}")?;
+                match (code, message) {
+                    (Some(c), Some(m)) => write!(f, " ({c}: {m})"),
+                    (Some(c), None) => write!(f, " ({c})"),
+                    (None, Some(m)) => write!(f, " ({m})"),
+                    (None, None) => Ok(()),
+                }
+            }
+            ErrorKind::DigestMismatch { expected, actual } => write!(
+                f,
+                "content digest mismatch: expected {expected}, got {actual}"
+            ),
+            ErrorKind::InvalidResponse(m) => write!(f, "invalid response: {m}"),
+            ErrorKind::Credentials(m) => write!(f, "cannot read credentials: {m}"),
+            ErrorKind::Config(m) => write!(f, "invalid configuration: {m}"),
+        }
+    }
+}
+
+/// The `code` and joined messages of an OCI error body
+/// `{"errors":[{"code":"...","message":"..."}]}`; None when the body is not one.
+pub(crate) fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let body: Body = serde_json::from_slice(body).ok()?;
+    let first = body.errors.first()?;
+    let messages: Vec<&str> = body
+        .errors
+        .iter()
+        .map(|e| e.message.as_str())
+        .filter(|m| !m.is_empty())
+        .collect();
+    Some((first.code.clone(), truncate(&messages.join("; "), 300)))
+}
+
+/// Cuts long server text so that an error message stays one readable line.
+pub(crate) fn truncate(text: &str, max: usize) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        return one_line;
+    }
+    let cut: String = one_line.chars().take(max).collect();
+    format!("{cut}...")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_message_names_place_and_fix() {
+        let (code, message) =
+            parse_error_body(br#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#)
+                .unwrap();
+        let e = Error::new(
+            "127.0.0.1:5000",
+            Some("a/b"),
+            ErrorKind::Forbidden {
+                message: Some(format!("{code}: {message}")),
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "registry 127.0.0.1:5000, repository a/b: HTTP 403 Forbidden (DENIED: requested access to the resource is denied): the credentials are valid but lack permission; grant pull/push on the repository"
+        );
+    }
+
+    #[test]
+    fn unauthorized_differs_with_and_without_credentials() {
+        let with = ErrorKind::Unauthorized {
+            with_credentials: true,
+            message: None,
+        };
+        let without = ErrorKind::Unauthorized {
+            with_credentials: false,
+            message: None,
+        };
+        assert!(with.to_string().contains("rejected the credentials"));
+        assert!(without.to_string().contains("requires credentials"));
+    }
+
+    #[test]
+    fn status_and_attempts() {
+        let e = Error::new(
+            "ghcr.io",
+            Some("o/r"),
+            ErrorKind::Status {
+                status: 503,
+                code: None,
+                message: Some("busy".into()),
+            },
+        )
+        .with_attempts(4);
+        assert_eq!(
+            e.to_string(),
+            "registry ghcr.io, repository o/r: HTTP 503 Service Unavailable (busy) (gave up after 4 attempts)"
+        );
+    }
+
+    #[test]
+    fn error_body_parsing_tolerates_junk() {
+        assert!(parse_error_body(b"<html>").is_none());
+        assert!(parse_error_body(br#"{"errors":[]}"#).is_none());
+        let (c, m) = parse_error_body(
+            br#"{"errors":[{"code":"A","message":"x"},{"code":"B","message":"y"}]}"#,
+        )
+        .unwrap();
+        assert_eq!((c.as_str(), m.as_str()), ("A", "x; y"));
+    }
+}

@@ -1,0 +1,709 @@
+//! Sending requests to registries: per-host HTTP clients, scheme choice, authentication,
+//! retries and request statistics. The layers above build [`Request`]s and read
+//! responses; they never see a 401 or a retry.
+//!
+//! Which requests are retried:
+//! - bodies held in memory ([`Body::Bytes`], [`Body::Empty`]) are resent after connection
+//!   errors, timeouts and 408/429/500/502/503/504, within the policy's time budget;
+//! - requests marked [`Replay::IfNotSent`] (upload chunks, whose partial arrival would
+//!   move the registry's upload offset) are resent only after a failure to connect or a
+//!   retryable status, never after an error in the middle of sending;
+//! - no request body is ever a stream, since a stream is gone once read and could not
+//!   be resent: uploads cut the caller's stream into in-memory chunks instead, and a
+//!   failure of a whole upload is for the caller to restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, Response, StatusCode};
+use url::Url;
+
+use crate::auth::{Access, AuthCache, HostAuth, TokenResponse, parse_challenges, scopes};
+use crate::config::{ClientConfig, Credentials, Tls, is_loopback};
+use crate::docker_config::DockerConfig;
+use crate::error::{Error, ErrorKind, parse_error_body, truncate};
+use crate::reference::api_host;
+use crate::retry::{is_retryable_status, parse_retry_after};
+use crate::secret::Secret;
+use crate::stats::{RegistryStats, Stats};
+
+/// The most of an error body that is read to explain a failure.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// A request body.
+pub(crate) enum Body {
+    /// No body.
+    Empty,
+    /// A body in memory, which can be resent.
+    Bytes(Bytes),
+}
+
+/// When a request may be sent again after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replay {
+    /// Any retryable failure.
+    Always,
+    /// Only when nothing reached the registry, or it answered a retryable status.
+    IfNotSent,
+}
+
+/// One request to a registry's API.
+pub(crate) struct Request {
+    pub method: Method,
+    /// The registry as named in references (stats, credentials, messages).
+    pub registry: String,
+    /// The repository, for scopes and messages.
+    pub repository: String,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Body,
+    pub access: Access,
+    pub mount_from: Option<String>,
+    pub replay: Replay,
+    /// Statuses handed back to the caller although they are not 2xx (404 for HEAD...).
+    pub pass_through: &'static [u16],
+    /// What is asked for, for a 404 message (`manifest latest`).
+    pub what: String,
+    /// No overall timeout: the body is a blob that may take long, only pauses count.
+    pub long: bool,
+}
+
+impl Request {
+    pub(crate) fn new(
+        method: Method,
+        registry: &str,
+        repository: &str,
+        url: Url,
+        what: String,
+    ) -> Request {
+        Request {
+            method,
+            registry: registry.to_string(),
+            repository: repository.to_string(),
+            url,
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+            access: Access::Pull,
+            mount_from: None,
+            replay: Replay::Always,
+            pass_through: &[],
+            what,
+            long: false,
+        }
+    }
+}
+
+/// A registry's HTTP client and base URL.
+struct Host {
+    http: reqwest::Client,
+    /// `scheme://api-host/`
+    base: Url,
+}
+
+/// Sends requests with authentication and retries; shared by all clones of a client.
+pub(crate) struct Transport {
+    config: ClientConfig,
+    hosts: Mutex<HashMap<String, Arc<Host>>>,
+    auth: AuthCache,
+    stats: Stats,
+    docker_config: Option<DockerConfig>,
+    credentials: tokio::sync::Mutex<HashMap<String, Option<Credentials>>>,
+}
+
+impl Transport {
+    pub(crate) fn new(config: ClientConfig) -> Result<Transport, Error> {
+        let docker_config = match &config.docker_config {
+            Some(path) => Some(DockerConfig::load(path)?),
+            None => None,
+        };
+        let transport = Transport {
+            config,
+            hosts: Mutex::new(HashMap::new()),
+            auth: AuthCache::default(),
+            stats: Stats::default(),
+            docker_config,
+            credentials: tokio::sync::Mutex::new(HashMap::new()),
+        };
+        // Build configured hosts now so that a bad CA PEM fails at start, not mid-run.
+        let names: Vec<String> = transport.config.registries.keys().cloned().collect();
+        for name in names {
+            transport.host(&name)?;
+        }
+        Ok(transport)
+    }
+
+    pub(crate) fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    pub(crate) fn stats(&self) -> Vec<RegistryStats> {
+        self.stats.snapshot()
+    }
+
+    /// `scheme://api-host/v2/<path>` for `registry`.
+    pub(crate) fn url(&self, registry: &str, path: &str) -> Result<Url, Error> {
+        let host = self.host(registry)?;
+        host.base.join(&format!("v2/{path}")).map_err(|e| {
+            Error::new(
+                registry,
+                None,
+                ErrorKind::Config(format!("cannot build a URL for {path:?}: {e}")),
+            )
+        })
+    }
+
+    /// Resolves a `Location` or `Link` target against the registry's base URL. A target
+    /// on another origin is allowed, but `send` only attaches credentials and tokens to
+    /// requests for the registry's own origin.
+    pub(crate) fn resolve(
+        &self,
+        registry: &str,
+        repository: &str,
+        target: &str,
+    ) -> Result<Url, Error> {
+        let host = self.host(registry)?;
+        let url = host.base.join(target).map_err(|_| {
+            Error::new(
+                registry,
+                Some(repository),
+                ErrorKind::InvalidResponse(format!("invalid location {:?}", truncate(target, 200))),
+            )
+        })?;
+        Ok(url)
+    }
+
+    fn settings(&self, registry: &str) -> Option<&crate::config::RegistrySettings> {
+        self.config
+            .registries
+            .get(registry)
+            .or_else(|| self.config.registries.get(api_host(registry)))
+    }
+
+    fn host(&self, registry: &str) -> Result<Arc<Host>, Error> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(host) = hosts.get(registry) {
+            return Ok(host.clone());
+        }
+        let host = Arc::new(self.build_host(registry)?);
+        hosts.insert(registry.to_string(), host.clone());
+        Ok(host)
+    }
+
+    fn build_host(&self, registry: &str) -> Result<Host, Error> {
+        let settings = self.settings(registry).cloned().unwrap_or_default();
+        let config_error = |m: String| Error::new(registry, None, ErrorKind::Config(m));
+        let api = api_host(registry);
+        let https = match settings.tls {
+            Tls::Enabled => true,
+            Tls::Disabled => false,
+            Tls::Default => !is_loopback(api),
+        };
+        let timeout = self.config.request_timeout;
+        let mut builder = reqwest::Client::builder()
+            .user_agent(self.config.user_agent.clone())
+            .connect_timeout(timeout.min(Duration::from_secs(30)))
+            .read_timeout(timeout);
+        if let Some(pem) = &settings.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| config_error(format!("the CA PEM is invalid: {e}")))?;
+            if certs.is_empty() {
+                return Err(config_error("the CA PEM holds no certificate".into()));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder.build().map_err(|e| {
+            config_error(format!("cannot build the HTTP client: {}", error_chain(&e)))
+        })?;
+        let scheme = if https { "https" } else { "http" };
+        let base = Url::parse(&format!("{scheme}://{api}/"))
+            .map_err(|e| config_error(format!("invalid registry host {api:?}: {e}")))?;
+        Ok(Host { http, base })
+    }
+
+    /// The credentials for `registry`: its settings, else the docker config.
+    async fn credentials(&self, registry: &str) -> Result<Option<Credentials>, Error> {
+        if let Some(c) = self.settings(registry).and_then(|s| s.credentials.clone()) {
+            return Ok(Some(c));
+        }
+        let Some(docker) = &self.docker_config else {
+            return Ok(None);
+        };
+        let mut cache = self.credentials.lock().await;
+        if let Some(c) = cache.get(registry) {
+            return Ok(c.clone());
+        }
+        let found = docker
+            .credentials_for(registry)
+            .await
+            .map_err(|e| e.with_context(registry, None))?;
+        cache.insert(registry.to_string(), found.clone());
+        Ok(found)
+    }
+
+    /// Sends `req`, authenticating and retrying as needed. Returns 2xx responses and
+    /// those in `req.pass_through`; every other outcome is an [`Error`].
+    pub(crate) async fn send(&self, req: Request) -> Result<Response, Error> {
+        let host = self.host(&req.registry)?;
+        let creds = self.credentials(&req.registry).await?;
+        let scopes = scopes(&req.repository, req.access, req.mount_from.as_deref());
+        let host_key = api_host(&req.registry).to_string();
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        let mut auth_retried = false;
+        loop {
+            let authorization = self
+                .authorization(&host, &req, &host_key, creds.as_ref(), &scopes, false)
+                .await?;
+            let body = match &req.body {
+                Body::Empty => None,
+                Body::Bytes(b) => Some(reqwest::Body::from(b.clone())),
+            };
+            let mut builder = host
+                .http
+                .request(req.method.clone(), req.url.clone())
+                .headers(req.headers.clone());
+            if let Some(body) = body {
+                builder = builder.body(body);
+            }
+            if !req.long {
+                builder = builder.timeout(self.timeout_for(&req.body));
+            }
+            if let Some(value) = authorization.filter(|_| same_origin(&req.url, &host.base)) {
+                builder = builder.header(header::AUTHORIZATION, value);
+            }
+            let result = builder.send().await;
+            let failure = match result {
+                Err(e) => {
+                    self.stats.record(&req.registry, req.method.as_str(), None);
+                    let not_sent = e.is_connect();
+                    let kind = transport_error_kind(&e);
+                    let replay_ok = req.replay == Replay::Always || not_sent;
+                    (kind, None, replay_ok)
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    self.stats
+                        .record(&req.registry, req.method.as_str(), Some(status));
+                    if let Some(v) = resp
+                        .headers()
+                        .get("ratelimit-remaining")
+                        .and_then(|v| v.to_str().ok())
+                    {
+                        self.stats.record_ratelimit(&req.registry, v);
+                    }
+                    if resp.status().is_success() || req.pass_through.contains(&status) {
+                        return Ok(resp);
+                    }
+                    if status == 401 && !auth_retried {
+                        auth_retried = true;
+                        if self.learn_challenge(&resp, &host_key, creds.is_some()) {
+                            // Get a fresh token now; the loop then sends it.
+                            self.authorization(
+                                &host,
+                                &req,
+                                &host_key,
+                                creds.as_ref(),
+                                &scopes,
+                                true,
+                            )
+                            .await?;
+                            continue;
+                        }
+                    }
+                    if status == 401 && creds.is_some() && insufficient_scope(&resp) {
+                        // The token endpoint took the credentials, but the token does not
+                        // carry the rights asked for: a permission problem, not a login one.
+                        return Err(self.err(
+                            &req,
+                            ErrorKind::Forbidden {
+                                message: Some(format!(
+                                    "insufficient_scope: the token endpoint did not grant {}",
+                                    scopes.join(" ")
+                                )),
+                            },
+                        ));
+                    }
+                    if !is_retryable_status(status) {
+                        return Err(self
+                            .error_from_response(&req, resp, creds.is_some(), attempt + 1)
+                            .await);
+                    }
+                    let (kind, retry_after) = retryable_failure(&resp, status);
+                    (kind, Some((resp, retry_after)), true)
+                }
+            };
+            let (kind, response, replay_ok) = failure;
+            let retry_after = response.as_ref().and_then(|(_, r)| *r);
+            let wait = if replay_ok {
+                self.config
+                    .retry
+                    .next_wait(attempt, started.elapsed(), retry_after)
+            } else {
+                None
+            };
+            match wait {
+                Some(wait) => {
+                    tracing::debug!(registry = %req.registry, repository = %req.repository, attempt, ?wait, "retrying after {kind}");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                None => {
+                    return Err(match response {
+                        Some((resp, _)) => {
+                            self.error_from_response(&req, resp, creds.is_some(), attempt + 1)
+                                .await
+                        }
+                        None => self.err(&req, kind).with_attempts(attempt + 1),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Records what a 401's challenge asks for; false when it cannot be answered.
+    fn learn_challenge(&self, resp: &Response, host_key: &str, have_creds: bool) -> bool {
+        let challenges: Vec<_> = resp
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(parse_challenges)
+            .collect();
+        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
+            if let Some(realm) = bearer.params.get("realm") {
+                self.auth.set_host(
+                    host_key,
+                    HostAuth::Bearer {
+                        realm: realm.clone(),
+                        service: bearer.params.get("service").cloned(),
+                    },
+                );
+                return true;
+            }
+        }
+        if have_creds && challenges.iter().any(|c| c.scheme == "basic") {
+            let first_time = self.auth.host(host_key) != HostAuth::Basic;
+            self.auth.set_host(host_key, HostAuth::Basic);
+            return first_time;
+        }
+        false
+    }
+
+    /// The `Authorization` value for a request, fetching a token when needed.
+    async fn authorization(
+        &self,
+        host: &Host,
+        req: &Request,
+        host_key: &str,
+        creds: Option<&Credentials>,
+        scopes: &[String],
+        fresh: bool,
+    ) -> Result<Option<HeaderValue>, Error> {
+        match self.auth.host(host_key) {
+            HostAuth::Unknown => Ok(None),
+            HostAuth::Basic => Ok(creds.map(basic_header)),
+            HostAuth::Bearer { realm, service } => {
+                if !fresh {
+                    if let Some(token) = self.auth.token(host_key, scopes) {
+                        return Ok(Some(bearer_header(&token)));
+                    }
+                }
+                let (token, life) = self
+                    .fetch_token(host, req, &realm, service.as_deref(), scopes, creds)
+                    .await?;
+                self.auth.store_token(host_key, scopes, token.clone(), life);
+                Ok(Some(bearer_header(&token)))
+            }
+        }
+    }
+
+    /// `GET realm?service=..&scope=..`, with basic credentials when known.
+    async fn fetch_token(
+        &self,
+        host: &Host,
+        req: &Request,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+        creds: Option<&Credentials>,
+    ) -> Result<(Secret, Duration), Error> {
+        let realm_url = Url::parse(realm).map_err(|_| {
+            self.err(
+                req,
+                ErrorKind::InvalidResponse(format!(
+                    "the token realm {:?} is not a URL",
+                    truncate(realm, 200)
+                )),
+            )
+        })?;
+        let mut url = realm_url.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(service) = service {
+                query.append_pair("service", service);
+            }
+            for scope in scopes {
+                query.append_pair("scope", scope);
+            }
+        }
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let builder = match creds {
+                Some(c) if c.username == IDENTITY_TOKEN_USER => {
+                    refresh_token_request(&host.http, &realm_url, service, scopes, c)
+                }
+                Some(c) => host
+                    .http
+                    .get(url.clone())
+                    .header(header::AUTHORIZATION, basic_header(c)),
+                None => host.http.get(url.clone()),
+            }
+            .timeout(self.config.request_timeout);
+            let (kind, retry_after) = match builder.send().await {
+                Err(e) => (transport_error_kind(&e), None),
+                Ok(resp) if resp.status().is_success() => {
+                    let body = resp
+                        .bytes()
+                        .await
+                        .map_err(|e| self.err(req, transport_error_kind(&e)))?;
+                    let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+                        self.err(
+                            req,
+                            ErrorKind::InvalidResponse(
+                                "the token endpoint answered something that is not a token".into(),
+                            ),
+                        )
+                    })?;
+                    return parsed.into_token().ok_or_else(|| {
+                        self.err(
+                            req,
+                            ErrorKind::InvalidResponse(
+                                "the token endpoint answered no token".into(),
+                            ),
+                        )
+                    });
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    if !is_retryable_status(status) {
+                        return Err(self
+                            .error_from_response(req, resp, creds.is_some(), attempt + 1)
+                            .await);
+                    }
+                    retryable_failure(&resp, status)
+                }
+            };
+            match self
+                .config
+                .retry
+                .next_wait(attempt, started.elapsed(), retry_after)
+            {
+                Some(wait) => {
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                None => return Err(self.err(req, kind).with_attempts(attempt + 1)),
+            }
+        }
+    }
+
+    /// The overall limit for a request: the configured one, stretched for large
+    /// bodies (an upload chunk) so that a slow but moving link (64 KiB/s) still makes it.
+    fn timeout_for(&self, body: &Body) -> Duration {
+        let len = match body {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+        };
+        self.config.request_timeout + Duration::from_secs(len / (64 * 1024))
+    }
+
+    fn err(&self, req: &Request, kind: ErrorKind) -> Error {
+        Error::new(&req.registry, Some(&req.repository), kind)
+    }
+
+    /// Turns a failed response into an error, reading (a bounded part of) its body.
+    pub(crate) async fn error_from_response(
+        &self,
+        req: &Request,
+        resp: Response,
+        with_credentials: bool,
+        attempts: u32,
+    ) -> Error {
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let body = read_limited(resp, ERROR_BODY_LIMIT).await;
+        let parsed = parse_error_body(&body);
+        let message = parsed
+            .as_ref()
+            .map(|(c, m)| match (c.is_empty(), m.is_empty()) {
+                (false, false) => format!("{c}: {m}"),
+                (false, true) => c.clone(),
+                _ => m.clone(),
+            });
+        let kind = match status {
+            StatusCode::UNAUTHORIZED => ErrorKind::Unauthorized {
+                with_credentials,
+                message,
+            },
+            StatusCode::FORBIDDEN => ErrorKind::Forbidden { message },
+            StatusCode::NOT_FOUND => ErrorKind::NotFound {
+                what: req.what.clone(),
+            },
+            StatusCode::TOO_MANY_REQUESTS => ErrorKind::RateLimited { retry_after },
+            _ => {
+                let plain = String::from_utf8_lossy(&body);
+                let (code, message) = match parsed {
+                    Some((c, m)) => (
+                        Some(c).filter(|c| !c.is_empty()),
+                        Some(m).filter(|m| !m.is_empty()),
+                    ),
+                    None => (None, Some(truncate(&plain, 200)).filter(|m| !m.is_empty())),
+                };
+                ErrorKind::Status {
+                    status: status.as_u16(),
+                    code,
+                    message,
+                }
+            }
+        };
+        self.err(req, kind).with_attempts(attempts)
+    }
+}
+
+/// The user name docker gives identity (refresh) tokens; their "password" is exchanged
+/// with an OAuth2 refresh-token grant instead of being sent as basic credentials.
+pub(crate) const IDENTITY_TOKEN_USER: &str = "<token>";
+
+/// `POST realm` with `grant_type=refresh_token`, as docker does for identity tokens
+/// (ACR after `az acr login`). The token travels in the body, never in the URL.
+fn refresh_token_request(
+    http: &reqwest::Client,
+    realm: &Url,
+    service: Option<&str>,
+    scopes: &[String],
+    creds: &Credentials,
+) -> reqwest::RequestBuilder {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "refresh_token")
+        .append_pair("refresh_token", creds.password.expose())
+        .append_pair("client_id", "acr-sync")
+        .append_pair("scope", &scopes.join(" "));
+    if let Some(service) = service {
+        form.append_pair("service", service);
+    }
+    http.post(realm.clone())
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        )
+        .body(form.finish())
+}
+
+/// Whether a 401's challenge says `error="insufficient_scope"`.
+/// What a retryable status means for the retry loop: the error to report if the budget
+/// runs out, and how long the registry asked us to wait.
+fn retryable_failure(resp: &Response, status: u16) -> (ErrorKind, Option<Duration>) {
+    let retry_after = resp
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let kind = ErrorKind::Status {
+        status,
+        code: None,
+        message: None,
+    };
+    (kind, retry_after)
+}
+
+fn insufficient_scope(resp: &Response) -> bool {
+    resp.headers()
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(parse_challenges)
+        .any(|c| {
+            c.params
+                .get("error")
+                .is_some_and(|e| e == "insufficient_scope")
+        })
+}
+
+async fn read_limited(mut resp: Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        out.extend_from_slice(&chunk);
+        if out.len() >= limit {
+            out.truncate(limit);
+            break;
+        }
+    }
+    out
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+fn basic_header(c: &Credentials) -> HeaderValue {
+    let raw = format!("{}:{}", c.username, c.password.expose());
+    let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+    sensitive(&format!("Basic {encoded}"))
+}
+
+fn bearer_header(token: &Secret) -> HeaderValue {
+    sensitive(&format!("Bearer {}", token.expose()))
+}
+
+fn sensitive(value: &str) -> HeaderValue {
+    // A token with bytes a header cannot carry is unusable anyway: send nothing.
+    let mut v = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
+    v.set_sensitive(true);
+    v
+}
+
+/// The kind of a reqwest error, described without its URL (which may hold a token
+/// in a query string of a redirect target).
+pub(crate) fn transport_error_kind(e: &reqwest::Error) -> ErrorKind {
+    if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Unreachable {
+            detail: error_chain(e),
+        }
+    }
+}
+
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    let top = if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "error reading the response body"
+    } else if e.is_request() {
+        "error sending the request"
+    } else {
+        "HTTP error"
+    };
+    if parts.is_empty() {
+        top.to_string()
+    } else {
+        format!("{top}: {}", parts.join(": "))
+    }
+}

@@ -1,0 +1,147 @@
+//! A check: config -> sources -> resolve -> compare with the target -> plan.
+
+use acr_sync_registry::Client;
+use acr_sync_registry::manifest::Platform;
+use acr_sync_registry::reference::DOCKER_HUB;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+
+use crate::config::Settings;
+use crate::plan::{Plan, PlanEntry, Reason, Stage, Status};
+use crate::resolve::{self, Placement, Resolution, Resolved, Unresolved};
+use crate::source;
+use crate::target::TargetStore;
+
+/// Sources resolved, and images compared, at once. Checks are HEADs and tag lists, cheap
+/// for registries; the registry client bounds retries per request.
+const CHECK_CONCURRENCY: usize = 16;
+
+/// Checks every configured image against the target. Never fails as a whole: an image
+/// that cannot be checked is an entry with [`Status::Failed`].
+pub async fn check(settings: &Settings, client: &Client, now: DateTime<Utc>) -> Plan {
+    let (sources, source_failures) = source::sources(settings);
+    let placement = Placement {
+        repository_path: settings.target.repository_path.clone(),
+        date_tag: settings.sync.date_tag.then(|| resolve::date_tag(now)),
+    };
+    let store = TargetStore::new(&settings.target.registry, client);
+    let platform = Platform::linux(
+        settings
+            .codecollections
+            .as_ref()
+            .map_or("amd64", |cc| cc.architecture.as_str()),
+    );
+    let resolved: Vec<Resolution> = stream::iter(&sources)
+        .map(|s| resolve::resolve(client, s, &placement))
+        .buffered(CHECK_CONCURRENCY)
+        .flat_map(stream::iter)
+        .collect()
+        .await;
+    let entries = stream::iter(resolved)
+        .map(|r| async {
+            match r {
+                Resolution::Found(resolved) => compare(&store, client, resolved, &platform).await,
+                Resolution::Failed(unresolved) => unresolved_entry(unresolved),
+            }
+        })
+        .buffered(CHECK_CONCURRENCY)
+        .collect()
+        .await;
+    Plan {
+        entries,
+        source_failures,
+    }
+}
+
+fn unresolved_entry(u: Unresolved) -> PlanEntry {
+    PlanEntry {
+        category: u.category,
+        slug: u.slug,
+        source: u.source,
+        target: None,
+        source_digest: None,
+        target_digest: None,
+        source_created: None,
+        target_created: None,
+        status: Status::Failed {
+            stage: Stage::Resolve,
+            error: u.error,
+        },
+    }
+}
+
+/// Compares one resolved image with the target, as the contract defines outdated.
+pub async fn compare(
+    store: &TargetStore,
+    client: &Client,
+    r: Resolved,
+    platform: &Platform,
+) -> PlanEntry {
+    let mut entry = PlanEntry {
+        category: r.category,
+        slug: r.slug,
+        source: r.source,
+        target: Some(r.target.clone()),
+        source_digest: Some(r.digest.clone()),
+        target_digest: None,
+        source_created: r.created,
+        target_created: None,
+        status: Status::UpToDate,
+    };
+    let verdict = if r.date_tagged {
+        store
+            .holds_digest(&r.target.repository, &r.digest)
+            .await
+            .map(|held| (!held).then_some(Reason::DigestAbsent))
+    } else {
+        store.tag_digest(&r.target).await.map(|held| {
+            let reason = match &held {
+                None => Some(Reason::MissingTag),
+                Some(d) if *d != r.digest => Some(Reason::DigestDiffers),
+                Some(_) => None,
+            };
+            entry.target_digest = held;
+            reason
+        })
+    };
+    entry.status = match verdict {
+        Ok(None) => Status::UpToDate,
+        Ok(Some(reason)) => Status::Outdated { reason },
+        Err(e) => Status::Failed {
+            stage: Stage::Target,
+            error: e.to_string(),
+        },
+    };
+    if entry.is_outdated() {
+        read_dates(&mut entry, store, client, platform).await;
+    }
+    entry
+}
+
+/// Dates are read for outdated images only: for an up-to-date image the lag is zero by
+/// definition, and reading a config costs a manifest GET, which Docker Hub counts as a
+/// pull; so Docker Hub dates are not read by a check at all. A date that cannot be read
+/// is left unknown; it never changes the verdict.
+async fn read_dates(
+    entry: &mut PlanEntry,
+    store: &TargetStore,
+    client: &Client,
+    platform: &Platform,
+) {
+    if entry.source_created.is_none() && entry.source.registry() != DOCKER_HUB {
+        let pinned = match &entry.source_digest {
+            Some(d) => entry.source.with_digest(d.clone()),
+            None => entry.source.clone(),
+        };
+        match client.created(&pinned, platform).await {
+            Ok(created) => entry.source_created = created,
+            Err(e) => tracing::debug!("creation date of {pinned}: {e}"),
+        }
+    }
+    if let (Some(target), Some(_)) = (&entry.target, &entry.target_digest) {
+        match store.created(target, platform).await {
+            Ok(created) => entry.target_created = created,
+            Err(e) => tracing::debug!("creation date of target {}: {e}", target.repository),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! What both binaries share on their command line: the global options, output format,
+//! logging and exit codes. Only binaries call this; the library never prints.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use crate::config::{Env, Settings};
+use crate::registry::Client;
+
+/// `--config`, `--format` and `--verbose`, accepted before or after a subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Config file [default: ./workspace.yaml when present]
+    #[arg(long, global = true, env = "ACR_SYNC_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Output format on stdout
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// More detail on stderr (-v: info, -vv: debug, -vvv: trace)
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A readable summary.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// The exit codes of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The run did what was asked.
+    Done,
+    /// Bad usage or configuration; nothing was changed.
+    Usage,
+    /// Some images failed or could not be checked; the rest were done.
+    Partial,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        match exit {
+            Exit::Done => ExitCode::SUCCESS,
+            Exit::Usage => ExitCode::from(1),
+            Exit::Partial => ExitCode::from(2),
+        }
+    }
+}
+
+/// Parses the command line, mapping clap's usage errors to exit code 1 (clap's own is 2,
+/// which the contract reserves for partial failures).
+pub fn parse<T: clap::Parser>() -> Result<T, ExitCode> {
+    T::try_parse().map_err(|e| {
+        let code = if e.use_stderr() { 1 } else { 0 };
+        // Printing can only fail when stdout/stderr are closed; nothing to do then.
+        let _ = e.print();
+        ExitCode::from(code)
+    })
+}
+
+/// Sends logs to stderr at the level `--verbose` asks for (`RUST_LOG` wins when set).
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "acr_sync={level},acr_sync_registry={level},charts_render={level}"
+        ))
+    });
+    // A second call (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Loads settings and builds the registry client, printing a configuration error as
+/// `program: message` and mapping it to exit 1.
+pub fn load(global: &GlobalArgs, program: &str) -> Result<(Settings, Client), Exit> {
+    let settings = Settings::load(global.config.as_deref(), &Env::from_process()).map_err(|e| {
+        eprintln!("{program}: {e}");
+        Exit::Usage
+    })?;
+    let client = Client::new(settings.client_config()).map_err(|e| {
+        eprintln!("{program}: {e}");
+        Exit::Usage
+    })?;
+    Ok((settings, client))
+}

@@ -1,0 +1,448 @@
+//! Settings: the config file, the seed's environment variables over it, and defaults.
+//!
+//! Precedence, highest first: environment variables (the seed's names), the config file
+//! (`--config`, `ACR_SYNC_CONFIG`, or `./workspace.yaml` when present), RunWhen's
+//! `workspaceInfo.yaml` (for the target name only), built-in defaults. With no config file
+//! at all the seed's own image set is checked, so the tool does the seed's job as is.
+
+mod env;
+mod error;
+mod file;
+mod target;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use acr_sync_registry::{ClientConfig, Credentials, Reference, RegistrySettings, Secret, Tls};
+
+pub use env::Env;
+pub use error::{ConfigError, Origin};
+pub use target::{TargetError, TargetRegistry};
+
+use file::{ChartSection, FileConfig, ImageSection, RegistrySection, TlsMode, WorkspaceInfo};
+
+/// The default upstream prefix of RunWhen's code collection images.
+pub const DEFAULT_CODECOLLECTION_SOURCE: &str =
+    "us-west1-docker.pkg.dev/runwhen-nonprod-beta/public-images";
+const DEFAULT_CONFIG_FILE: &str = "workspace.yaml";
+/// Used when no config file exists: the seed's image set, no target.
+const SEED_DEFAULTS: &str = include_str!("seed_defaults.yaml");
+
+/// Everything a run needs to know, resolved from all sources.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where images go.
+    pub target: Target,
+    /// Code collection images, if configured.
+    pub codecollections: Option<CodeCollections>,
+    /// Helm charts whose rendered images are sources.
+    pub charts: Vec<ChartSpec>,
+    /// Explicit upstream repositories with a tag rule.
+    pub images: Vec<ImageSpec>,
+    /// What a run does.
+    pub sync: SyncSettings,
+    /// Per-registry access: TLS, CA and credentials.
+    pub registries: BTreeMap<String, RegistrySettings>,
+    /// Docker Hub credentials, present only when `USE_DOCKER_AUTH` is on.
+    pub docker_hub: Option<Credentials>,
+    /// Time limits for registry requests.
+    pub network: Network,
+    /// Where the JSON files are written.
+    pub output_dir: PathBuf,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+/// Time limits for registry requests.
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// How long a failing request is retried before its image is reported as failed.
+    pub retry_for: std::time::Duration,
+    /// The limit for one request.
+    pub request_timeout: std::time::Duration,
+}
+
+/// The target registry and where images go in it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The registry.
+    pub registry: TargetRegistry,
+    /// Prefix of every target repository.
+    pub repository_path: String,
+    /// Subscription of a target ACR, when known.
+    pub subscription_id: Option<String>,
+    /// True when no setting named a target and the default layout is used.
+    pub is_default: bool,
+}
+
+/// The code collection images and how their tags are chosen.
+#[derive(Debug, Clone)]
+pub struct CodeCollections {
+    /// Upstream repository prefix.
+    pub source: String,
+    /// The branch whose `${ref}-latest` is followed.
+    pub git_ref: String,
+    /// Architecture whose digest identifies a build.
+    pub architecture: String,
+    /// Image names under `source`.
+    pub images: Vec<String>,
+}
+
+/// A Helm chart source, as configured.
+#[derive(Debug, Clone)]
+pub struct ChartSpec {
+    /// An HTTP chart repository URL, with `name`.
+    pub repo: Option<String>,
+    /// Chart name in `repo`.
+    pub name: Option<String>,
+    /// `oci://...`, a `.tgz` or a directory (paths resolved against the config file).
+    pub chart: Option<String>,
+    /// Exact version or constraint; empty means newest.
+    pub version: String,
+    /// Inline values.
+    pub values: Option<yaml_serde::Value>,
+    /// Values files, resolved against the config file.
+    pub values_files: Vec<PathBuf>,
+    /// `--set` pairs.
+    pub set: BTreeMap<String, String>,
+    /// `--set-string` pairs.
+    pub set_string: BTreeMap<String, String>,
+}
+
+/// An explicit upstream repository and its tag rule.
+#[derive(Debug, Clone)]
+pub struct ImageSpec {
+    /// The upstream repository (its tag, if any, is ignored: the rule decides).
+    pub repository: Reference,
+    /// Which tags to mirror.
+    pub rule: TagRule,
+}
+
+/// Which tags of a repository to mirror.
+#[derive(Debug, Clone)]
+pub enum TagRule {
+    /// Exactly this tag.
+    Exact(String),
+    /// The newest `newest` tags whose version satisfies `range`.
+    Semver {
+        /// The range.
+        range: semver::VersionReq,
+        /// How many of the newest matches.
+        newest: usize,
+    },
+    /// The newest `newest` tags matching an include pattern and no exclude pattern.
+    Pattern {
+        /// Tags must match one of these (all tags when empty).
+        include: Vec<regex::Regex>,
+        /// Tags matching any of these are dropped.
+        exclude: Vec<regex::Regex>,
+        /// How many of the newest matches.
+        newest: usize,
+    },
+}
+
+/// What a run does besides checking.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// Import as well as report; `None` lets each binary pick its default.
+    pub enabled: Option<bool>,
+    /// Import an upstream `latest` under a UTC date tag.
+    pub date_tag: bool,
+    /// Use Docker Hub credentials for docker.io.
+    pub docker_auth: bool,
+    /// Images processed at once.
+    pub concurrency: usize,
+}
+
+impl Settings {
+    /// Loads settings from `config` (or `./workspace.yaml` when present) and `env`.
+    pub fn load(config: Option<&Path>, env: &Env) -> Result<Settings, ConfigError> {
+        let config_file = match config {
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
+        };
+        let (path, text) = match &config_file {
+            Some(path) => (path.clone(), read_text(path)?),
+            None => (
+                PathBuf::from("<built-in defaults>"),
+                SEED_DEFAULTS.to_string(),
+            ),
+        };
+        let file: FileConfig = file::parse(&text, &path)?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut settings = build(file, &base, env).map_err(|e| e.in_file(&path, &text))?;
+        settings.config_file = config_file;
+        Ok(settings)
+    }
+
+    /// The registry client's settings: per-registry access, with the Docker Hub
+    /// credentials (when enabled) for docker.io only.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut registries = self.registries.clone();
+        if let Some(credentials) = &self.docker_hub {
+            registries
+                .entry(acr_sync_registry::reference::DOCKER_HUB.to_string())
+                .or_default()
+                .credentials = Some(credentials.clone());
+        }
+        let defaults = ClientConfig::default();
+        ClientConfig {
+            registries,
+            docker_config: acr_sync_registry::docker_config_path(),
+            retry: acr_sync_registry::RetryPolicy {
+                max_elapsed: self.network.retry_for,
+                ..defaults.retry
+            },
+            request_timeout: self.network.request_timeout,
+            ..defaults
+        }
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn build(file: FileConfig, base: &Path, env: &Env) -> Result<Settings, ConfigError> {
+    let target = target(&file, base, env)?;
+    let sync = SyncSettings {
+        enabled: env.bool("SYNC_IMAGES")?.or(file.sync.enabled),
+        date_tag: env
+            .bool("USE_DATE_TAG")?
+            .or(file.sync.date_tag)
+            .unwrap_or(false),
+        docker_auth: env
+            .bool("USE_DOCKER_AUTH")?
+            .or(file.sync.docker_auth)
+            .unwrap_or(false),
+        concurrency: file.sync.concurrency.unwrap_or(4).max(1),
+    };
+    let docker_hub = if sync.docker_auth {
+        docker_hub(env)?
+    } else {
+        None
+    };
+    let registries = file
+        .registries
+        .iter()
+        .map(|(host, section)| Ok((host.clone(), registry_access(host, section, base, env)?)))
+        .collect::<Result<_, ConfigError>>()?;
+    Ok(Settings {
+        target,
+        codecollections: codecollections(file.codecollections, env),
+        charts: file.charts.into_iter().map(|c| chart(c, base)).collect(),
+        images: file.images.into_iter().map(|v| image(v.0)).collect(),
+        sync,
+        registries,
+        docker_hub,
+        network: Network {
+            retry_for: file
+                .network
+                .retry_for
+                .unwrap_or(std::time::Duration::from_secs(120)),
+            request_timeout: file
+                .network
+                .request_timeout
+                .unwrap_or(std::time::Duration::from_secs(60)),
+        },
+        output_dir: env
+            .get("OUTPUT_DIR")
+            .map(PathBuf::from)
+            .or(file.output_dir)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        config_file: None,
+    })
+}
+
+fn target(file: &FileConfig, base: &Path, env: &Env) -> Result<Target, ConfigError> {
+    let from_info = match &file.workspace_info {
+        Some(path) => workspace_info_registry(&base.join(path))?,
+        None => None,
+    };
+    let (text, origin) = match (env.get("REGISTRY_NAME"), &file.target.registry, from_info) {
+        (Some(v), _, _) => (Some(v.to_string()), Origin::env("REGISTRY_NAME")),
+        (None, Some(v), _) => (Some(v.clone()), Origin::key("target.registry")),
+        (None, None, Some((v, path))) => {
+            (Some(v), Origin::file_key(path, "custom.azure_acr_registry"))
+        }
+        (None, None, None) => (None, Origin::key("target.registry")),
+    };
+    let registry = match &text {
+        Some(text) => TargetRegistry::parse(text).map_err(|e| ConfigError::invalid(origin, e))?,
+        None => TargetRegistry::default_layout(),
+    };
+    let repository_path = env
+        .get("REGISTRY_REPOSITORY_PATH")
+        .map(str::to_string)
+        .or_else(|| file.target.repository_path.clone())
+        .unwrap_or_else(|| "runwhen".to_string());
+    Ok(Target {
+        registry,
+        repository_path: repository_path.trim_matches('/').to_string(),
+        subscription_id: env
+            .get("AZURE_RESOURCE_SUBSCRIPTION_ID")
+            .map(str::to_string)
+            .or_else(|| file.target.subscription_id.clone()),
+        is_default: text.is_none(),
+    })
+}
+
+/// The ACR named by a workspaceInfo.yaml, when it says `private_registry: azure_acr`.
+fn workspace_info_registry(path: &Path) -> Result<Option<(String, PathBuf)>, ConfigError> {
+    let info: WorkspaceInfo = file::read_as(path)?;
+    let custom = info.custom;
+    let is_acr = custom.private_registry.as_deref() == Some("azure_acr");
+    Ok(custom
+        .azure_acr_registry
+        .filter(|_| is_acr)
+        .map(|name| (name, path.to_path_buf())))
+}
+
+fn codecollections(
+    section: Option<file::CodeCollectionsSection>,
+    env: &Env,
+) -> Option<CodeCollections> {
+    let section = section?;
+    Some(CodeCollections {
+        source: section
+            .source
+            .unwrap_or_else(|| DEFAULT_CODECOLLECTION_SOURCE.to_string())
+            .trim_end_matches('/')
+            .to_string(),
+        git_ref: env
+            .get("REF")
+            .map(str::to_string)
+            .or(section.git_ref)
+            .unwrap_or_else(|| "main".to_string()),
+        architecture: env
+            .get("IMAGE_ARCHITECTURE")
+            .map(str::to_string)
+            .or(section.architecture)
+            .unwrap_or_else(|| "amd64".to_string()),
+        images: section.images,
+    })
+}
+
+fn chart(section: ChartSection, base: &Path) -> ChartSpec {
+    let local = |c: String| {
+        if c.starts_with("oci://") || c.starts_with("http://") || c.starts_with("https://") {
+            c
+        } else {
+            base.join(c).to_string_lossy().into_owned()
+        }
+    };
+    ChartSpec {
+        repo: section.repo,
+        name: section.name,
+        chart: section.chart.map(local),
+        version: section.version,
+        values: section.values,
+        values_files: section.values_files.iter().map(|p| base.join(p)).collect(),
+        set: section.set,
+        set_string: section.set_string,
+    }
+}
+
+fn image(section: ImageSection) -> ImageSpec {
+    // `file` has already refused conflicting rules, at their line.
+    let newest = section.latest.unwrap_or(1);
+    let rule = match (section.tag, section.semver) {
+        (Some(tag), _) => TagRule::Exact(tag),
+        (None, Some(range)) => TagRule::Semver { range, newest },
+        (None, None) if section.include.is_empty() && section.exclude.is_empty() => TagRule::Exact(
+            section
+                .reference
+                .reference
+                .tag()
+                .unwrap_or("latest")
+                .to_string(),
+        ),
+        (None, None) => TagRule::Pattern {
+            include: section.include,
+            exclude: section.exclude,
+            newest,
+        },
+    };
+    ImageSpec {
+        repository: section.reference.reference,
+        rule,
+    }
+}
+
+fn registry_access(
+    host: &str,
+    section: &RegistrySection,
+    base: &Path,
+    env: &Env,
+) -> Result<RegistrySettings, ConfigError> {
+    let key = |k: &str| Origin::key(&format!("registries.{host:?}.{k}"));
+    let ca_pem = match &section.ca_file {
+        Some(path) => {
+            let path = base.join(path);
+            Some(std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::invalid(
+                    key("ca_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?)
+        }
+        None => None,
+    };
+    let password = match (&section.password_env, &section.password_file) {
+        (Some(var), _) => Some(Secret::new(env.get(var).map(str::to_string).ok_or_else(
+            || {
+                ConfigError::invalid(
+                    key("password_env"),
+                    format!("the environment variable {var} is not set"),
+                )
+            },
+        )?)),
+        (None, Some(path)) => {
+            let path = base.join(path);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::invalid(
+                    key("password_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            Some(Secret::new(text.trim().to_string()))
+        }
+        (None, None) => None,
+    };
+    let credentials = match (&section.username, password) {
+        (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
+        (None, None) => None,
+        _ => {
+            return Err(ConfigError::invalid(
+                key("username"),
+                "give both username and password_env (or password_file), or neither",
+            ));
+        }
+    };
+    let tls = match section.tls {
+        Some(TlsMode::Disabled) => Tls::Disabled,
+        Some(TlsMode::Enabled) => Tls::Enabled,
+        None => Tls::Default,
+    };
+    Ok(RegistrySettings {
+        tls,
+        ca_pem,
+        credentials,
+    })
+}
+
+fn docker_hub(env: &Env) -> Result<Option<Credentials>, ConfigError> {
+    match (env.get("DOCKER_USERNAME"), env.get("DOCKER_TOKEN")) {
+        (Some(user), Some(token)) => Ok(Some(Credentials::new(user, token))),
+        _ => Err(ConfigError::invalid(
+            Origin::env("USE_DOCKER_AUTH"),
+            "USE_DOCKER_AUTH is true but DOCKER_USERNAME and DOCKER_TOKEN are not both set",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

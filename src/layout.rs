@@ -1,0 +1,417 @@
+//! An OCI image layout on disk as a target: `oci-layout`, `index.json`, `blobs/<alg>/<hex>`.
+//!
+//! Each tagged image is an `index.json` entry whose `org.opencontainers.image.ref.name`
+//! annotation is `<repository>:<tag>`, so one layout holds many repositories and
+//! `skopeo copy oci:DIR:<repository>:<tag>` reads any of them (skopeo 1.9 splits
+//! `oci:DIR:REF` at the first `:`, and its ref-name grammar allows `/` and `:`; so DIR
+//! itself must not contain a `:`).
+//!
+//! The write side is crash-safe in the usual way: a blob is streamed into a temporary
+//! file inside the layout, hashed on the way, and renamed into `blobs/` only once its
+//! digest and size check out; `index.json` is rewritten through a temporary file and a
+//! rename, under an in-process lock, so readers never see half a file and two copies in
+//! one run never lose each other's tags.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use acr_sync_registry::Digest;
+use acr_sync_registry::digest::Hasher;
+use acr_sync_registry::manifest::{Manifest, Platform, config_created};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The annotation that names an image in a layout's index.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The content of the `oci-layout` marker file.
+pub const LAYOUT_VERSION: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+/// The OCI index media type, which `index.json` declares.
+const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// The prefix of blobs being written, before they are checked (next to the blobs, so
+/// that the rename stays within one directory).
+const INCOMING: &str = ".incoming-";
+
+/// Serialises `index.json` rewrites within the process: a read-modify-write must not
+/// interleave with another one (every layout shares it; rewrites are rare and short).
+static INDEX_LOCK: Mutex<()> = Mutex::new(());
+
+/// An error reading or writing a layout; names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    /// A file could not be read or written.
+    #[error("OCI layout {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file is not what the layout spec says it should be.
+    #[error("OCI layout {}: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// An OCI image layout directory (which may not exist yet).
+#[derive(Debug, Clone)]
+pub struct Layout {
+    dir: PathBuf,
+}
+
+/// `index.json`, keeping the fields this tool uses.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LayoutIndex {
+    /// Always 2.
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+    /// The OCI index media type.
+    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// One entry per tagged image.
+    #[serde(default)]
+    pub manifests: Vec<LayoutEntry>,
+}
+
+/// One `index.json` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutEntry {
+    /// The manifest's media type.
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// Annotations, among them the ref name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl LayoutEntry {
+    fn ref_name(&self) -> Option<&str> {
+        self.annotations.get(REF_NAME).map(String::as_str)
+    }
+}
+
+impl Layout {
+    /// The layout rooted at `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Layout {
+        Layout { dir: dir.into() }
+    }
+
+    /// The layout's root directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where a blob lives.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let text = digest.to_string();
+        let (algorithm, hex) = text.split_once(':').expect("digests have an algorithm");
+        self.dir.join("blobs").join(algorithm).join(hex)
+    }
+
+    /// The index, empty when the layout does not exist yet.
+    pub fn index(&self) -> Result<LayoutIndex, LayoutError> {
+        let path = self.dir.join("index.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| LayoutError::Invalid {
+                path,
+                message: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LayoutIndex::default()),
+            Err(source) => Err(LayoutError::Io { path, source }),
+        }
+    }
+
+    /// The digest tagged `<repository>:<tag>`, if any.
+    pub fn tag_digest(&self, repository: &str, tag: &str) -> Result<Option<Digest>, LayoutError> {
+        let name = format!("{repository}:{tag}");
+        Ok(self
+            .index()?
+            .manifests
+            .into_iter()
+            .find(|e| e.ref_name() == Some(&name))
+            .map(|e| e.digest))
+    }
+
+    /// Whether `digest` is under any tag of `repository`.
+    pub fn holds_digest(&self, repository: &str, digest: &Digest) -> Result<bool, LayoutError> {
+        let prefix = format!("{repository}:");
+        Ok(self
+            .index()?
+            .manifests
+            .iter()
+            .any(|e| e.digest == *digest && e.ref_name().is_some_and(|n| n.starts_with(&prefix))))
+    }
+
+    /// A blob's bytes, checked against its digest.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, LayoutError> {
+        let path = self.blob_path(digest);
+        let bytes = std::fs::read(&path).map_err(|source| LayoutError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if !digest.matches(&bytes) {
+            return Err(LayoutError::Invalid {
+                path,
+                message: format!("content does not match its digest {digest}"),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// The creation date of the image tagged `<repository>:<tag>` for `platform`.
+    pub fn created(
+        &self,
+        repository: &str,
+        tag: &str,
+        platform: &Platform,
+    ) -> Result<Option<DateTime<Utc>>, LayoutError> {
+        let name = format!("{repository}:{tag}");
+        let Some(entry) = self
+            .index()?
+            .manifests
+            .into_iter()
+            .find(|e| e.ref_name() == Some(&name))
+        else {
+            return Ok(None);
+        };
+        let mut manifest = self.manifest(&entry.digest, &entry.media_type)?;
+        if manifest.is_index() {
+            let child = manifest
+                .select_platform(platform)
+                .map_err(|e| self.invalid(&entry.digest, e))?;
+            let Some(child) = child else { return Ok(None) };
+            manifest = self.manifest(&child.digest, &child.media_type)?;
+        }
+        let config = manifest
+            .config()
+            .map_err(|e| self.invalid(&manifest.digest, e))?;
+        Ok(config_created(&self.read_blob(&config.digest)?))
+    }
+
+    /// Creates the directories and the `oci-layout` marker when missing; checks the
+    /// marker of an existing layout.
+    pub fn init(&self) -> Result<(), LayoutError> {
+        let blobs = self.dir.join("blobs");
+        std::fs::create_dir_all(&blobs).map_err(|source| LayoutError::Io {
+            path: blobs,
+            source,
+        })?;
+        let marker = self.dir.join("oci-layout");
+        match std::fs::read(&marker) {
+            Ok(bytes) => check_marker(&marker, &bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.write_atomically(&marker, LAYOUT_VERSION.as_bytes())
+            }
+            Err(source) => Err(LayoutError::Io {
+                path: marker,
+                source,
+            }),
+        }
+    }
+
+    /// The size of a blob already in the layout, if it is there.
+    pub fn blob_size(&self, digest: &Digest) -> Option<u64> {
+        std::fs::metadata(self.blob_path(digest))
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    }
+
+    /// Starts writing a blob that must hash to `digest` and be `size` bytes long.
+    pub fn blob_writer(&self, digest: &Digest, size: u64) -> Result<BlobWriter, LayoutError> {
+        let target = self.blob_path(digest);
+        let dir = target.parent().unwrap_or(&self.dir).to_path_buf();
+        let io = |source| LayoutError::Io {
+            path: dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let temp = tempfile::Builder::new()
+            .prefix(INCOMING)
+            .tempfile_in(&dir)
+            .map_err(io)?;
+        Ok(BlobWriter {
+            file: std::io::BufWriter::with_capacity(WRITE_BUFFER, temp),
+            hasher: digest.verifier(),
+            written: 0,
+            digest: digest.clone(),
+            size,
+            target,
+        })
+    }
+
+    /// Writes a small blob held in memory (a manifest), checked against `digest`.
+    pub fn write_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), LayoutError> {
+        if self.blob_size(digest) == Some(bytes.len() as u64) {
+            return Ok(());
+        }
+        let mut writer = self.blob_writer(digest, bytes.len() as u64)?;
+        writer.write(bytes)?;
+        writer.commit()
+    }
+
+    /// Points `<repository>:<tag>` at a manifest, replacing what the name pointed at.
+    /// The manifest and everything it references must already be in the layout.
+    pub fn set_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        media_type: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), LayoutError> {
+        let name = format!("{repository}:{tag}");
+        let _guard = INDEX_LOCK
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut index = self.index()?;
+        index.schema_version = 2;
+        index.media_type = Some(INDEX_MEDIA_TYPE.to_string());
+        let entry = LayoutEntry {
+            media_type: media_type.to_string(),
+            digest: digest.clone(),
+            size,
+            annotations: [(REF_NAME.to_string(), name.clone())].into(),
+        };
+        match index
+            .manifests
+            .iter_mut()
+            .find(|e| e.ref_name() == Some(&name))
+        {
+            Some(existing) => *existing = entry,
+            None => index.manifests.push(entry),
+        }
+        let path = self.dir.join("index.json");
+        let bytes = serde_json::to_vec_pretty(&index).map_err(|e| LayoutError::Invalid {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        self.write_atomically(&path, &bytes)
+    }
+
+    /// Writes `path` through a temporary file in the same directory and a rename.
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+        let io = |source| LayoutError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = path.parent().unwrap_or(&self.dir);
+        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        temp.write_all(bytes).map_err(io)?;
+        temp.as_file().sync_all().map_err(io)?;
+        temp.persist(path).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+
+    fn manifest(&self, digest: &Digest, media_type: &str) -> Result<Manifest, LayoutError> {
+        Ok(Manifest::new(self.read_blob(digest)?.into(), media_type))
+    }
+
+    fn invalid(&self, digest: &Digest, e: impl std::fmt::Display) -> LayoutError {
+        LayoutError::Invalid {
+            path: self.blob_path(digest),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// How much of a blob is buffered before it goes to the file.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+fn check_marker(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| LayoutError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    match value.get("imageLayoutVersion").and_then(|v| v.as_str()) {
+        Some(v) if v.starts_with("1.") => Ok(()),
+        other => Err(LayoutError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("unsupported imageLayoutVersion {other:?}"),
+        }),
+    }
+}
+
+/// A blob being written into a layout: hashed as it is written, renamed into place by
+/// [`BlobWriter::commit`] only when complete and correct. Dropped without a commit, it
+/// removes its temporary file.
+pub struct BlobWriter {
+    file: std::io::BufWriter<tempfile::NamedTempFile>,
+    hasher: Hasher,
+    written: u64,
+    digest: Digest,
+    size: u64,
+    target: PathBuf,
+}
+
+impl std::fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobWriter")
+            .field("digest", &self.digest)
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobWriter {
+    /// Appends a chunk. Blocking file I/O: call it from a blocking context for large
+    /// blobs, or accept a short stall per buffered chunk.
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), LayoutError> {
+        self.hasher.update(chunk);
+        self.written += chunk.len() as u64;
+        if self.written > self.size {
+            return Err(self.invalid(format!("more than the {} bytes announced", self.size)));
+        }
+        self.file
+            .write_all(chunk)
+            .map_err(|source| LayoutError::Io {
+                path: self.target.clone(),
+                source,
+            })
+    }
+
+    /// Checks size and digest, then moves the blob into `blobs/`.
+    pub fn commit(self) -> Result<(), LayoutError> {
+        let BlobWriter {
+            file,
+            hasher,
+            written,
+            digest,
+            size,
+            target,
+        } = self;
+        let actual = hasher.finish();
+        if actual != digest || written != size {
+            return Err(LayoutError::Invalid {
+                path: target,
+                message: format!(
+                    "content ({written} bytes, {actual}) does not match the expected {size} bytes and digest {digest}; not written"
+                ),
+            });
+        }
+        let io = |source| LayoutError::Io {
+            path: target.clone(),
+            source,
+        };
+        let temp = file.into_inner().map_err(|e| io(e.into_error()))?;
+        temp.as_file().sync_data().map_err(io)?;
+        temp.persist(&target).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+
+    fn invalid(&self, message: String) -> LayoutError {
+        LayoutError::Invalid {
+            path: self.target.clone(),
+            message: format!("blob {}: {message}", self.digest),
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! What a check tells people and programs: the two JSON files of the seed, a readable
+//! summary whose last line is the count, and one JSON document for `--format json`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::TargetRegistry;
+use crate::plan::{Category, Plan, PlanEntry, Status, TargetImage};
+
+/// The code collection file's name, as the seed's scripts wrote it.
+pub const CC_FILE: &str = "cc_images_to_update.json";
+/// The chart and explicit image file's name, as the seed's scripts wrote it.
+pub const IMAGES_FILE: &str = "images_to_update.json";
+
+/// Writing an output file failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {}: {source} (check that OUTPUT_DIR exists and is writable)", path.display())]
+pub struct WriteError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+/// The full target reference of an entry, as users see it.
+pub fn destination(target: &TargetRegistry, image: &TargetImage) -> String {
+    format!("{target}/{}:{}", image.repository, image.tag)
+}
+
+/// One element of `cc_images_to_update.json`.
+#[derive(Debug, Serialize)]
+struct CcRecord<'a> {
+    slug: &'a str,
+    source: String,
+    destination: Option<String>,
+    #[serde(flatten)]
+    detail: Detail<'a>,
+}
+
+/// One value of `images_to_update.json`, keyed by the qualified upstream reference.
+#[derive(Debug, Serialize)]
+struct ImageRecord<'a> {
+    private_image: Option<String>,
+    /// `null` when the image could not be checked.
+    update_required: Option<bool>,
+    category: Category,
+    slug: &'a str,
+    #[serde(flatten)]
+    detail: Detail<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct Detail<'a> {
+    source_digest: Option<String>,
+    target_digest: Option<String>,
+    source_created: Option<String>,
+    target_created: Option<String>,
+    lag_seconds: Option<i64>,
+    #[serde(flatten)]
+    status: &'a Status,
+}
+
+fn detail(entry: &PlanEntry) -> Detail<'_> {
+    Detail {
+        source_digest: entry.source_digest.as_ref().map(ToString::to_string),
+        target_digest: entry.target_digest.as_ref().map(ToString::to_string),
+        source_created: entry.source_created.map(|d| d.to_rfc3339()),
+        target_created: entry.target_created.map(|d| d.to_rfc3339()),
+        lag_seconds: entry.lag_seconds(),
+        status: &entry.status,
+    }
+}
+
+/// `cc_images_to_update.json`: code collections that are outdated or could not be checked.
+pub fn cc_json(plan: &Plan, target: &TargetRegistry) -> serde_json::Value {
+    let records: Vec<CcRecord> = plan
+        .entries
+        .iter()
+        .filter(|e| e.category == Category::Codecollection && !matches!(e.status, Status::UpToDate))
+        .map(|e| CcRecord {
+            slug: &e.slug,
+            source: e.source.to_string(),
+            destination: e.target.as_ref().map(|t| destination(target, t)),
+            detail: detail(e),
+        })
+        .collect();
+    serde_json::to_value(records).expect("records serialise")
+}
+
+/// `images_to_update.json`: every chart and explicit image, with `update_required`.
+pub fn images_json(plan: &Plan, target: &TargetRegistry) -> serde_json::Value {
+    let records: BTreeMap<String, ImageRecord> = plan
+        .entries
+        .iter()
+        .filter(|e| e.category != Category::Codecollection)
+        .map(|e| {
+            let record = ImageRecord {
+                private_image: e.target.as_ref().map(|t| destination(target, t)),
+                update_required: match e.status {
+                    Status::UpToDate => Some(false),
+                    Status::Outdated { .. } => Some(true),
+                    Status::Failed { .. } => None,
+                },
+                category: e.category,
+                slug: &e.slug,
+                detail: detail(e),
+            };
+            (e.source.to_string(), record)
+        })
+        .collect();
+    serde_json::to_value(records).expect("records serialise")
+}
+
+/// Writes both JSON files into `dir`, each atomically (a temporary file renamed over it).
+pub fn write_files(plan: &Plan, target: &TargetRegistry, dir: &Path) -> Result<(), WriteError> {
+    write_atomically(&dir.join(CC_FILE), &cc_json(plan, target))?;
+    write_atomically(&dir.join(IMAGES_FILE), &images_json(plan, target))
+}
+
+/// Writes `value` as pretty JSON to `path` so that readers never see a partial file.
+pub fn write_atomically(path: &Path, value: &serde_json::Value) -> Result<(), WriteError> {
+    let mut text = serde_json::to_vec_pretty(value).expect("JSON values serialise");
+    text.push(b'\n');
+    write_bytes_atomically(path, &text)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory.
+pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let err = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// The readable summary; its last line is the outdated count alone.
+pub fn summary(plan: &Plan, target: &TargetRegistry, target_is_default: bool) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("target: {target}"));
+    if target_is_default {
+        out.push_str(" (the default; set REGISTRY_NAME or target.registry to use a registry)");
+    }
+    out.push('\n');
+    for entry in &plan.entries {
+        out.push_str(&summary_line(entry, target));
+        out.push('\n');
+    }
+    for failure in &plan.source_failures {
+        out.push_str(&format!(
+            "failed      {} {} [{}]: {}\n",
+            failure.category.as_str(),
+            failure.slug,
+            failure.stage.as_str(),
+            failure.error
+        ));
+    }
+    let checked = plan.entries.len();
+    out.push_str(&format!(
+        "{} of {checked} images outdated, {} could not be checked\n{}\n",
+        plan.outdated(),
+        plan.failed(),
+        plan.outdated()
+    ));
+    out
+}
+
+fn summary_line(entry: &PlanEntry, target: &TargetRegistry) -> String {
+    let dest = entry
+        .target
+        .as_ref()
+        .map(|t| destination(target, t))
+        .unwrap_or_else(|| "?".to_string());
+    match &entry.status {
+        Status::UpToDate => format!("up to date  {} = {dest}", entry.source),
+        Status::Outdated { reason } => format!("outdated    {} -> {dest} ({reason})", entry.source),
+        Status::Failed { stage, error } if error.contains(&entry.source.to_string()) => {
+            format!("failed      [{}] {error}", stage.as_str())
+        }
+        Status::Failed { stage, error } => {
+            format!("failed      [{}] {}: {error}", stage.as_str(), entry.source)
+        }
+    }
+}
+
+/// The `--format json` document of a check.
+pub fn document(
+    plan: &Plan,
+    target: &TargetRegistry,
+    target_is_default: bool,
+) -> serde_json::Value {
+    let entries: Vec<serde_json::Value> = plan
+        .entries
+        .iter()
+        .map(|e| {
+            let mut value = serde_json::to_value(e).expect("entries serialise");
+            value["destination"] = e.target.as_ref().map(|t| destination(target, t)).into();
+            value["lag_seconds"] = e.lag_seconds().into();
+            value
+        })
+        .collect();
+    serde_json::json!({
+        "target": target.to_string(),
+        "target_is_default": target_is_default,
+        "outdated": plan.outdated(),
+        "failed": plan.failed(),
+        "entries": entries,
+        "source_failures": plan.source_failures,
+    })
+}
+
+/// `12.3 MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
