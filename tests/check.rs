@@ -281,3 +281,54 @@ async fn date_tags_count_the_digest_under_any_tag() {
     let plan = check(&s, &c, now()).await;
     assert_eq!(plan.entries[0].status, Status::UpToDate);
 }
+
+#[tokio::test]
+async fn a_google_digest_map_resolves_siblings_without_heads() {
+    let upstream = Registry::start(RegistryOptions::anonymous()).await;
+    let content = push_codecollections(&upstream, 20).await;
+    // Google Artifact Registry's tags/list, stood in for by the proxy.
+    let proxy = FaultProxy::start(&upstream.base_url()).await;
+    proxy.add(Fault::google_tags_map(1_700_000_000_000));
+    let target = Registry::start(RegistryOptions::anonymous()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture {
+        upstream,
+        proxy,
+        target,
+        content,
+        dir,
+    };
+    let s = settings(f.dir.path(), &f.yaml("cc-one, cc-two"));
+    let plan = check(&s, &client(&s), now()).await;
+
+    assert_eq!(plan.entries[0].source.tag(), Some("main-aaaaaaa"));
+    assert_eq!(plan.entries[1].source.tag(), Some("main-ddddddd"));
+    let amd64 = f.content.two.image_for("linux", "amd64").unwrap();
+    assert_eq!(
+        plan.entries[1].source_digest.as_ref().unwrap().to_string(),
+        amd64.digest
+    );
+    let created = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
+    assert_eq!(
+        plan.entries[0].source_created,
+        Some(created),
+        "dates come with the map"
+    );
+
+    let seen = f.proxy.seen();
+    let one: Vec<_> = seen
+        .iter()
+        .filter(|r| r.path.contains("/cc-one/"))
+        .collect();
+    assert_eq!(one.len(), 1, "one tags/list and nothing else: {one:?}");
+    let two: Vec<_> = seen
+        .iter()
+        .filter(|r| r.path.contains("/cc-two/"))
+        .collect();
+    assert_eq!(
+        two.len(),
+        2,
+        "tags/list and the index, to learn its amd64 child: {two:?}"
+    );
+    assert!(seen.iter().all(|r| r.method != "HEAD"), "{seen:?}");
+}

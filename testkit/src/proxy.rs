@@ -48,6 +48,15 @@ pub enum FaultKind {
         /// Page size when the request has no `n`.
         default_page_size: Option<usize>,
     },
+    /// Forward `GET .../tags/list`, then add the `manifest` map that Google Artifact Registry
+    /// and GCR send (`{"<digest>": {"tag": [...], "mediaType", "timeCreatedMs",
+    /// "timeUploadedMs", "imageSizeBytes"}}`), built by HEADing every tag at the backend: a
+    /// stand-in for Google's registries, whose tag lists tell every tag's digest in one request.
+    /// The times are `created_ms`, the same for every manifest.
+    GoogleTagsMap {
+        /// `timeCreatedMs` and `timeUploadedMs` of every entry.
+        created_ms: u64,
+    },
 }
 
 /// A fault: what to do, to which requests (method and path substring), how many times.
@@ -101,6 +110,14 @@ impl Fault {
     /// Pages every `tags/list` answer (see [`FaultKind::PaginateTags`]).
     pub fn paginate_tags(default_page_size: Option<usize>) -> Fault {
         Fault::new(FaultKind::PaginateTags { default_page_size })
+            .method("GET")
+            .path("/tags/list")
+    }
+
+    /// Adds Google's per-digest `manifest` map to `tags/list` answers (see
+    /// [`FaultKind::GoogleTagsMap`]).
+    pub fn google_tags_map(created_ms: u64) -> Fault {
+        Fault::new(FaultKind::GoogleTagsMap { created_ms })
             .method("GET")
             .path("/tags/list")
     }
@@ -381,6 +398,14 @@ impl State {
             self.record(&method, &path, 200, fault.clone());
             return Ok(with_headers(resp));
         }
+        if let (Some(FaultKind::GoogleTagsMap { created_ms }), true) =
+            (&fault, status == reqwest::StatusCode::OK)
+        {
+            let body = upstream.bytes().await?;
+            let resp = self.google_tags_map(&body, *created_ms).await?;
+            self.record(&method, &path, 200, fault.clone());
+            return Ok(with_headers(resp));
+        }
         let mut resp = Response::builder().status(status.as_u16());
         for (name, value) in upstream.headers() {
             if HOP_BY_HOP.contains(&name.as_str()) {
@@ -417,6 +442,61 @@ impl State {
         };
         let resp = resp.body(body)?;
         Ok(with_headers(resp))
+    }
+}
+
+impl State {
+    /// A full `tags/list` answer with Google's digest map added.
+    async fn google_tags_map(
+        &self,
+        body: &[u8],
+        created_ms: u64,
+    ) -> Result<Response<RespBody>, BoxError> {
+        let mut full: serde_json::Value = serde_json::from_slice(body)?;
+        let name = full["name"].as_str().unwrap_or_default().to_string();
+        let tags: Vec<String> = full["tags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut map = serde_json::Map::new();
+        for tag in tags {
+            let url = format!("{}/v2/{name}/manifests/{tag}", self.backend);
+            let head = self
+                .client
+                .head(&url)
+                .header("accept", crate::push::MANIFEST_ACCEPT)
+                .send()
+                .await?;
+            let header = |h: &str| {
+                head.headers()
+                    .get(h)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let digest = header("docker-content-digest");
+            let entry = map.entry(digest).or_insert_with(|| {
+                serde_json::json!({
+                    "imageSizeBytes": "0",
+                    "mediaType": header("content-type"),
+                    "tag": [],
+                    "timeCreatedMs": created_ms.to_string(),
+                    "timeUploadedMs": created_ms.to_string(),
+                })
+            });
+            if let Some(list) = entry["tag"].as_array_mut() {
+                list.push(serde_json::Value::String(tag));
+            }
+        }
+        full["manifest"] = serde_json::Value::Object(map);
+        Ok(Response::builder()
+            .status(200)
+            .header("content-type", "application/json; charset=utf-8")
+            .body(net::full(full.to_string()))?)
     }
 }
 
