@@ -1,13 +1,19 @@
 //! What both binaries share on their command line: the global options, output format,
 //! logging and exit codes. Only binaries call this; the library never prints.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 
 use clap::{Args, ValueEnum};
 
 use crate::config::{Env, Settings};
+use crate::copy::Copier;
+use crate::execute::{ExecuteOptions, Progress, Record, execute};
+use crate::plan::Plan;
 use crate::registry::Client;
+use crate::report;
 
 /// `--config`, `--format` and `--verbose`, accepted before or after a subcommand.
 #[derive(Debug, Clone, Args)]
@@ -97,4 +103,59 @@ pub fn load(global: &GlobalArgs, program: &str) -> Result<(Settings, Client), Ex
         Exit::Usage
     })?;
     Ok((settings, client))
+}
+
+/// Carries out `plan` with a progress line on a terminal, prints the import summary (or
+/// JSON records) and writes the Markdown report when asked. Returns the records.
+pub async fn import(
+    plan: &Plan,
+    settings: &Settings,
+    copier: &Copier,
+    options: &ExecuteOptions,
+    format: Format,
+    report_path: Option<&std::path::Path>,
+    program: &str,
+) -> Result<Vec<Record>, Exit> {
+    let progress = Progress::default();
+    let target = &settings.target.registry;
+    let run = execute(plan, target, copier, options, &progress);
+    let records = if std::io::stdout().is_terminal() && format == Format::Text && !options.dry_run {
+        with_progress(run, &progress, copier).await
+    } else {
+        run.await
+    };
+    if let Some(path) = report_path {
+        let text = report::import_markdown(&records, target, options.dry_run);
+        report::write_bytes_atomically(path, text.as_bytes()).map_err(|e| {
+            eprintln!("{program}: {e}");
+            Exit::Usage
+        })?;
+    }
+    Ok(records)
+}
+
+/// Redraws `[done/total] images, bytes` on stderr until `run` finishes.
+async fn with_progress<F: std::future::Future<Output = Vec<Record>>>(
+    run: F,
+    progress: &Progress,
+    copier: &Copier,
+) -> Vec<Record> {
+    let mut run = std::pin::pin!(run);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            records = &mut run => {
+                eprint!("\r\x1b[K");
+                return records;
+            }
+            _ = tick.tick() => {
+                eprint!(
+                    "\r\x1b[K[{}/{}] images, {}",
+                    progress.done.load(Ordering::Relaxed),
+                    progress.total.load(Ordering::Relaxed),
+                    report::human_bytes(copier.bytes_transferred())
+                );
+            }
+        }
+    }
 }

@@ -6,6 +6,12 @@
 //! `oci:DIR:REF` at the first `:`, and its ref-name grammar allows `/` and `:`; so DIR
 //! itself must not contain a `:`).
 //!
+//! Manifests are stored byte for byte with their own media type, Docker ones included,
+//! so digests match the source. skopeo 1.9 skips `index.json` entries whose media type
+//! is not an OCI manifest or index, so it reads OCI-typed images from a layout but not
+//! Docker-typed ones (converting them would change their digests); tools that follow
+//! the descriptor's media type (regctl, crane, oras) read both.
+//!
 //! The write side is crash-safe in the usual way: a blob is streamed into a temporary
 //! file inside the layout, hashed on the way, and renamed into `blobs/` only once its
 //! digest and size check out; `index.json` is rewritten through a temporary file and a

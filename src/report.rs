@@ -127,8 +127,11 @@ pub fn write_atomically(path: &Path, value: &serde_json::Value) -> Result<(), Wr
     write_bytes_atomically(path, &text)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory.
+/// Writes `bytes` to `path` through a temporary file in the same directory, renamed over
+/// it. The file is readable by all (0644), as output files are read by other users
+/// (node_exporter, a helm-update job), and it never holds a secret.
 pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    use std::os::unix::fs::PermissionsExt;
     let err = |source| WriteError {
         path: path.to_path_buf(),
         source,
@@ -137,7 +140,12 @@ pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteErro
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".acr-sync")
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(err)?;
     tmp.write_all(bytes).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
@@ -217,6 +225,89 @@ pub fn document(
         "entries": entries,
         "source_failures": plan.source_failures,
     })
+}
+
+/// The taskset's readable summary: one line per image, then the totals.
+pub fn import_summary(records: &[crate::execute::Record], dry_run: bool) -> String {
+    use crate::execute::Action;
+    let mut out = String::new();
+    for r in records {
+        let target = r.target.as_deref().unwrap_or("?");
+        let line = match r.action {
+            Action::Imported => format!(
+                "imported    {} -> {target} ({}, {:.1}s)",
+                r.source,
+                human_bytes(r.bytes),
+                r.seconds
+            ),
+            Action::WouldImport => format!("would import {} -> {target} ({})", r.source, r.reason),
+            Action::UpToDate => format!("up to date  {} = {target}", r.source),
+            Action::Failed => format!("failed      {} -> {target}: {}", r.source, r.reason),
+            Action::NotChecked => format!("not checked {}: {}", r.source, r.reason),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let count = |a: Action| records.iter().filter(|r| r.action == a).count();
+    let moved = if dry_run {
+        format!("{} would be imported", count(Action::WouldImport))
+    } else {
+        format!("{} imported", count(Action::Imported))
+    };
+    out.push_str(&format!(
+        "{moved}, {} up to date, {} failed, {} not checked\n",
+        count(Action::UpToDate),
+        count(Action::Failed),
+        count(Action::NotChecked)
+    ));
+    out
+}
+
+/// The taskset's Markdown report (`--report`).
+pub fn import_markdown(
+    records: &[crate::execute::Record],
+    target: &TargetRegistry,
+    dry_run: bool,
+) -> String {
+    let mut out = format!(
+        "# acr-sync import report\n\nTarget: `{target}`{}\n\n| source | target | action | reason | digest | bytes | seconds |\n|---|---|---|---|---|---|---|\n",
+        if dry_run {
+            " (dry run: nothing was changed)"
+        } else {
+            ""
+        }
+    );
+    for r in records {
+        let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} | {:.1} |\n",
+            r.source,
+            r.target
+                .as_deref()
+                .map(|t| format!("`{t}`"))
+                .unwrap_or_default(),
+            serde_json::to_value(r.action)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            cell(&r.reason),
+            r.digest
+                .as_deref()
+                .map(|d| format!("`{d}`"))
+                .unwrap_or_default(),
+            r.bytes,
+            r.seconds
+        ));
+    }
+    out.push('\n');
+    out.push_str(
+        import_summary(records, dry_run)
+            .lines()
+            .last()
+            .unwrap_or_default(),
+    );
+    out.push('\n');
+    out
 }
 
 /// `12.3 MiB`.

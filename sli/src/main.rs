@@ -1,1 +1,238 @@
-fn main() {}
+//! `acr-sync-sli`: counts the upstream images the target registry lacks.
+//!
+//! One-shot by default: a summary whose last line is the count, and the seed's two JSON
+//! files; the metrics optionally go to a textfile and a Pushgateway too ([`outputs`]).
+//! `serve` runs the same check on a schedule behind a Prometheus endpoint ([`serve`]).
+
+mod outputs;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+
+use acr_sync::check::check;
+use acr_sync::cli::{self, Exit, Format, GlobalArgs};
+use acr_sync::config::Settings;
+use acr_sync::copy::{Copier, CopyOptions};
+use acr_sync::execute::ExecuteOptions;
+use acr_sync::metrics::Metrics;
+use acr_sync::registry::Client;
+use acr_sync::report;
+use chrono::Utc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "acr-sync-sli",
+    version,
+    about = "Count the upstream images a private registry lacks"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(flatten)]
+    check: CheckArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check once and report (the default)
+    Check,
+    /// Serve Prometheus metrics, checking at start and then on an interval.
+    ///
+    /// Never imports, whatever SYNC_IMAGES or sync.enabled say: remediation is
+    /// acr-sync-taskset's job. Settings are read once, at start.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// One-shot: also write the metrics to this file (atomically), for node_exporter's textfile collector (name it *.prom)
+    #[arg(long, global = true, value_name = "PATH")]
+    textfile: Option<PathBuf>,
+    /// One-shot: also push the metrics to this Pushgateway (PUT: the job's group is replaced)
+    #[arg(long, global = true, value_name = "URL")]
+    pushgateway: Option<String>,
+    /// The Pushgateway job name
+    #[arg(
+        long,
+        global = true,
+        default_value = "acr_sync_sli",
+        value_name = "NAME"
+    )]
+    push_job: String,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to serve /metrics, /healthz and /readyz on
+    #[arg(long, default_value = "0.0.0.0:9464", value_name = "ADDR")]
+    listen: std::net::SocketAddr,
+    /// Time between checks (e.g. 30s, 15m, 1h)
+    #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    interval: Duration,
+    /// A check running longer than this is abandoned and counted as an error [default: the interval]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    check_timeout: Option<Duration>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    match acr_sync::duration::parse(text) {
+        Ok(d) if d.is_zero() => Err("the duration must be more than 0".to_string()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    cli::init_logging(cli.global.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("acr-sync-sli: cannot start the async runtime: {e}");
+            return Exit::Usage.into();
+        }
+    };
+    let exit = match &cli.command {
+        None | Some(Command::Check) => runtime.block_on(check_once(&cli)),
+        Some(Command::Serve(args)) => runtime.block_on(serve_command(&cli, args)),
+    };
+    // An abandoned check may leave blocking work behind (name resolution): not worth waiting
+    // for once the answer is known.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    exit.into()
+}
+
+async fn serve_command(cli: &Cli, args: &ServeArgs) -> Exit {
+    if cli.check.textfile.is_some() || cli.check.pushgateway.is_some() {
+        eprintln!(
+            "acr-sync-sli: --textfile and --pushgateway are for one-shot mode; serve exposes /metrics instead"
+        );
+        return Exit::Usage;
+    }
+    let (settings, client) = match cli::load(&cli.global, "acr-sync-sli") {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
+    };
+    let options = serve::Options {
+        listen: args.listen,
+        interval: args.interval,
+        check_timeout: args.check_timeout.unwrap_or(args.interval),
+    };
+    serve::run(settings, client, options).await
+}
+
+async fn check_once(cli: &Cli) -> Exit {
+    // A bad URL is a usage error, found before any registry is asked anything.
+    let push = match &cli.check.pushgateway {
+        Some(url) => match outputs::PushTarget::new(url, &cli.check.push_job) {
+            Ok(target) => Some(target),
+            Err(e) => {
+                eprintln!("acr-sync-sli: {e}");
+                return Exit::Usage;
+            }
+        },
+        None => None,
+    };
+    let (settings, client) = match cli::load(&cli.global, "acr-sync-sli") {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
+    };
+    let started = Instant::now();
+    let plan = check(&settings, &client, Utc::now()).await;
+    let duration = started.elapsed();
+    let target = &settings.target;
+    if let Err(e) = report::write_files(&plan, &target.registry, &settings.output_dir) {
+        eprintln!("acr-sync-sli: {e}");
+        return Exit::Usage;
+    }
+    // SYNC_IMAGES=true imports as the taskset does; its results come first so that the
+    // last line stays the outdated count of the check.
+    let imports = if settings.sync.enabled == Some(true) {
+        let options = ExecuteOptions {
+            dry_run: false,
+            force: false,
+            concurrency: settings.sync.concurrency,
+        };
+        let copier = Copier::new(client.clone(), CopyOptions::default());
+        let format = cli.global.format;
+        match cli::import(
+            &plan,
+            &settings,
+            &copier,
+            &options,
+            format,
+            None,
+            "acr-sync-sli",
+        )
+        .await
+        {
+            Ok(records) => Some(records),
+            Err(exit) => return exit,
+        }
+    } else {
+        None
+    };
+    match cli.global.format {
+        Format::Text => {
+            if let Some(records) = &imports {
+                print!("{}", report::import_summary(records, false));
+            }
+            print!(
+                "{}",
+                report::summary(&plan, &target.registry, target.is_default)
+            )
+        }
+        Format::Json => {
+            let mut doc = report::document(&plan, &target.registry, target.is_default);
+            if let Some(records) = &imports {
+                doc["imports"] = serde_json::json!(records);
+            }
+            println!("{doc:#}")
+        }
+    }
+    if cli.check.textfile.is_some() || push.is_some() {
+        let sent = send_metrics(cli, push.as_ref(), &settings, &client, &plan, duration).await;
+        if let Err(e) = sent {
+            eprintln!("acr-sync-sli: {e}");
+            return Exit::Usage;
+        }
+    }
+    let imports_failed = imports.iter().flatten().any(|r| r.is_failure());
+    if plan.is_complete() && !imports_failed {
+        Exit::Done
+    } else {
+        Exit::Partial
+    }
+}
+
+/// The metrics of this one check, to the textfile and the Pushgateway that were asked for.
+async fn send_metrics(
+    cli: &Cli,
+    push: Option<&outputs::PushTarget>,
+    settings: &Settings,
+    client: &Client,
+    plan: &acr_sync::plan::Plan,
+    duration: Duration,
+) -> Result<(), String> {
+    let metrics =
+        Metrics::new(env!("CARGO_PKG_VERSION"), &settings.target).map_err(|e| e.to_string())?;
+    metrics.record_check(plan, duration, Utc::now());
+    metrics.record_registry_stats(&client.stats());
+    let exposition = metrics.encode().map_err(|e| e.to_string())?;
+    if let Some(path) = &cli.check.textfile {
+        outputs::write_textfile(path, &exposition)?;
+    }
+    if let Some(target) = push {
+        target.push(exposition).await?;
+    }
+    Ok(())
+}

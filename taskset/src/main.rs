@@ -6,9 +6,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chrono::Utc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use acr_sync::cli::{self, Exit, GlobalArgs};
+use acr_sync::check::check;
+use acr_sync::cli::{self, Exit, Format, GlobalArgs};
+use acr_sync::copy::{Copier, CopyOptions};
+use acr_sync::execute::ExecuteOptions;
+use acr_sync::report;
 
 const PROGRAM: &str = "acr-sync-taskset";
 
@@ -79,14 +84,52 @@ fn main() -> ExitCode {
 }
 
 async fn sync(cli: &Cli) -> Exit {
-    let _ = (
-        &cli.sync.dry_run,
-        cli.sync.force,
-        cli.sync.concurrency,
-        &cli.sync.report,
-        cli.sync.importer,
-        &cli.command,
-    );
-    eprintln!("{PROGRAM}: imports are not available in this build yet");
-    Exit::Usage
+    if cli.sync.importer == Importer::AcrImport {
+        eprintln!(
+            "{PROGRAM}: --importer acr-import is not available in this build; use --importer copy"
+        );
+        return Exit::Usage;
+    }
+    let (settings, client) = match cli::load(&cli.global, PROGRAM) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
+    };
+    // SYNC_IMAGES=false turns the taskset into a report, as in the seed.
+    let dry_run = cli.sync.dry_run || settings.sync.enabled == Some(false);
+    let plan = check(&settings, &client, Utc::now()).await;
+    let options = ExecuteOptions {
+        dry_run,
+        force: cli.sync.force,
+        concurrency: cli
+            .sync
+            .concurrency
+            .map_or(settings.sync.concurrency, usize::from),
+    };
+    let copier = Copier::new(client, CopyOptions::default());
+    let records = match cli::import(
+        &plan,
+        &settings,
+        &copier,
+        &options,
+        cli.global.format,
+        cli.sync.report.as_deref(),
+        PROGRAM,
+    )
+    .await
+    {
+        Ok(records) => records,
+        Err(exit) => return exit,
+    };
+    match cli.global.format {
+        Format::Text => print!("{}", report::import_summary(&records, dry_run)),
+        Format::Json => println!(
+            "{:#}",
+            serde_json::json!({ "dry_run": dry_run, "target": settings.target.registry.to_string(), "images": records })
+        ),
+    }
+    if records.iter().any(|r| r.is_failure()) {
+        Exit::Partial
+    } else {
+        Exit::Done
+    }
 }
