@@ -1,5 +1,7 @@
 //! A check: config -> sources -> resolve -> compare with the target -> plan.
 
+use std::collections::{HashMap, HashSet};
+
 use acr_sync_registry::Client;
 use acr_sync_registry::manifest::Platform;
 use acr_sync_registry::reference::DOCKER_HUB;
@@ -19,7 +21,7 @@ const CHECK_CONCURRENCY: usize = 16;
 /// Checks every configured image against the target. Never fails as a whole: an image
 /// that cannot be checked is an entry with [`Status::Failed`].
 pub async fn check(settings: &Settings, client: &Client, now: DateTime<Utc>) -> Plan {
-    let (sources, source_failures) = source::sources(settings);
+    let (sources, source_failures) = source::sources(settings, client).await;
     let placement = Placement {
         repository_path: settings.target.repository_path.clone(),
         date_tag: settings.sync.date_tag.then(|| resolve::date_tag(now)),
@@ -37,7 +39,7 @@ pub async fn check(settings: &Settings, client: &Client, now: DateTime<Utc>) -> 
         .flat_map(stream::iter)
         .collect()
         .await;
-    let entries = stream::iter(resolved)
+    let entries = stream::iter(one_source_per_target(resolved))
         .map(|r| async {
             match r {
                 Resolution::Found(resolved) => compare(&store, client, resolved, &platform).await,
@@ -51,6 +53,50 @@ pub async fn check(settings: &Settings, client: &Client, now: DateTime<Utc>) -> 
         entries,
         source_failures,
     }
+}
+
+/// Keeps each upstream image once, and refuses to map two different upstream images to
+/// one target tag: the last path segment alone names the target repository, so
+/// `docker.io/a/app:1` and `ghcr.io/b/app:1` would both become `<path>/app:1`, and a
+/// sync would flip that tag between them on every run.
+fn one_source_per_target(resolved: Vec<Resolution>) -> Vec<Resolution> {
+    let mut sources: HashMap<(String, String), Vec<String>> = HashMap::new();
+    let mut seen = HashSet::new();
+    let mut kept = Vec::new();
+    for r in resolved {
+        if let Resolution::Found(found) = &r {
+            let key = (found.target.repository.clone(), found.target.tag.clone());
+            let source = found.source.to_string();
+            if !seen.insert((key.clone(), source.clone())) {
+                continue;
+            }
+            sources.entry(key).or_default().push(source);
+        }
+        kept.push(r);
+    }
+    kept.into_iter()
+        .map(|r| match r {
+            Resolution::Found(found) => {
+                let key = (found.target.repository.clone(), found.target.tag.clone());
+                match sources.get(&key) {
+                    Some(all) if all.len() > 1 => Resolution::Failed(Unresolved {
+                        error: format!(
+                            "{} and {} would all be mirrored to {}:{}; give them different repository names (one `images:` entry per repository) or drop one",
+                            all[..all.len() - 1].join(", "),
+                            all[all.len() - 1],
+                            key.0,
+                            key.1
+                        ),
+                        category: found.category,
+                        slug: found.slug,
+                        source: found.source,
+                    }),
+                    _ => Resolution::Found(found),
+                }
+            }
+            failed => failed,
+        })
+        .collect()
 }
 
 fn unresolved_entry(u: Unresolved) -> PlanEntry {

@@ -17,8 +17,6 @@ use crate::report::destination;
 pub struct ExecuteOptions {
     /// Report what would be done; change nothing.
     pub dry_run: bool,
-    /// Import up-to-date images too.
-    pub force: bool,
     /// Images imported at once.
     pub concurrency: usize,
 }
@@ -93,7 +91,7 @@ pub fn copy_target(target: &TargetRegistry, repository: &str, tag: &str) -> Copy
     }
 }
 
-/// Imports what `plan` says is outdated (everything checked, with `force`), in plan order
+/// Imports what `plan` says is outdated (everything checked, when the copier forces), in plan order
 /// in the report, `options.concurrency` images at a time.
 pub async fn execute(
     plan: &Plan,
@@ -102,16 +100,17 @@ pub async fn execute(
     options: &ExecuteOptions,
     progress: &Progress,
 ) -> Vec<Record> {
+    let force = copier.options().force;
     let todo = plan
         .entries
         .iter()
-        .filter(|e| wants_import(e, options.force))
+        .filter(|e| wants_import(e, force))
         .count();
     progress.total.store(todo, Ordering::Relaxed);
     let mut records: Vec<Record> = stream::iter(&plan.entries)
         .map(|entry| async move {
             let record = one(entry, target, copier, options).await;
-            if wants_import(entry, options.force) {
+            if wants_import(entry, force) {
                 progress.done.fetch_add(1, Ordering::Relaxed);
             }
             record
@@ -160,7 +159,7 @@ async fn one(
             record.reason = error.clone();
             return record;
         }
-        Status::UpToDate if !options.force => {
+        Status::UpToDate if !copier.options().force => {
             record.reason = "the target holds the same digest".to_string();
             return record;
         }
@@ -187,6 +186,11 @@ async fn one(
         .await;
     record.seconds = started.elapsed().as_secs_f64();
     match result {
+        Ok(copied) if copied.manifests_written == 0 => {
+            record.action = Action::UpToDate;
+            record.reason = "the target already held this digest".to_string();
+            record.digest = Some(copied.digest.to_string());
+        }
         Ok(copied) => {
             record.action = Action::Imported;
             record.digest = Some(copied.digest.to_string());

@@ -12,6 +12,7 @@
 
 pub use acr_sync_registry as registry;
 
+pub mod charts;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -90,8 +90,26 @@ pub fn cc_json(plan: &Plan, target: &TargetRegistry) -> serde_json::Value {
     serde_json::to_value(records).expect("records serialise")
 }
 
-/// `images_to_update.json`: every chart and explicit image, with `update_required`.
+/// `images_to_update.json`: every chart and explicit image, with `update_required`, and
+/// every chart that did not render, keyed `chart:<name>` with `update_required: null`, so
+/// that a broken chart never reads as "nothing to update".
 pub fn images_json(plan: &Plan, target: &TargetRegistry) -> serde_json::Value {
+    let mut value = images_records(plan, target);
+    for failure in &plan.source_failures {
+        value[format!("{}:{}", failure.category.as_str(), failure.slug)] = serde_json::json!({
+            "private_image": null,
+            "update_required": null,
+            "category": failure.category,
+            "slug": failure.slug,
+            "status": "failed",
+            "stage": failure.stage,
+            "error": failure.error,
+        });
+    }
+    value
+}
+
+fn images_records(plan: &Plan, target: &TargetRegistry) -> serde_json::Value {
     let records: BTreeMap<String, ImageRecord> = plan
         .entries
         .iter()

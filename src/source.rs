@@ -1,9 +1,14 @@
 //! Sources: the upstream images the configuration asks for, before any tag is chosen.
 
-use acr_sync_registry::Reference;
+use acr_sync_registry::{Client, Reference};
+use futures::stream::{self, StreamExt};
 
+use crate::charts::{chart_images, chart_name};
 use crate::config::{Settings, TagRule};
 use crate::plan::{Category, SourceFailure, Stage};
+
+/// Charts rendered at once.
+const CHARTS_AT_ONCE: usize = 4;
 
 /// One configured upstream image whose tag is still to be chosen.
 #[derive(Debug, Clone)]
@@ -41,29 +46,22 @@ pub enum SourceKind {
 
 /// The sources of `settings`, in configuration order, and the ones that could not be
 /// formed (a chart that does not render), which are reported, never dropped.
-pub fn sources(settings: &Settings) -> (Vec<Source>, Vec<SourceFailure>) {
+pub async fn sources(settings: &Settings, client: &Client) -> (Vec<Source>, Vec<SourceFailure>) {
     let mut found = Vec::new();
     let mut failed = Vec::new();
     if let Some(cc) = &settings.codecollections {
         for name in &cc.images {
             let text = format!("{}/{name}:{}-latest", cc.source, cc.git_ref);
-            match Reference::parse(&text) {
-                Ok(latest) => found.push(Source {
-                    category: Category::Codecollection,
-                    slug: name.clone(),
-                    kind: SourceKind::CodeCollection {
-                        latest,
-                        git_ref: cc.git_ref.clone(),
-                        architecture: cc.architecture.clone(),
-                    },
-                }),
-                Err(e) => failed.push(SourceFailure {
-                    category: Category::Codecollection,
-                    slug: name.clone(),
-                    stage: Stage::Source,
-                    error: format!("codecollections.images: {e}"),
-                }),
-            }
+            let latest = Reference::parse(&text).expect("checked when the config was read");
+            found.push(Source {
+                category: Category::Codecollection,
+                slug: name.clone(),
+                kind: SourceKind::CodeCollection {
+                    latest,
+                    git_ref: cc.git_ref.clone(),
+                    architecture: cc.architecture.clone(),
+                },
+            });
         }
     }
     for image in &settings.images {
@@ -84,20 +82,25 @@ pub fn sources(settings: &Settings) -> (Vec<Source>, Vec<SourceFailure>) {
             },
         });
     }
-    for chart in &settings.charts {
-        let name = chart
-            .name
-            .clone()
-            .or_else(|| chart.chart.clone())
-            .unwrap_or_else(|| "chart".to_string());
-        failed.push(SourceFailure {
-            category: Category::Chart,
-            slug: name,
-            stage: Stage::Source,
-            error:
-                "chart sources are not rendered by this build yet; their images were not checked"
-                    .to_string(),
-        });
+    let rendered: Vec<_> = stream::iter(&settings.charts)
+        .map(|spec| async move { (chart_name(spec), chart_images(spec, client).await) })
+        .buffered(CHARTS_AT_ONCE)
+        .collect()
+        .await;
+    for (name, images) in rendered {
+        match images {
+            Ok(images) => found.extend(images.into_iter().map(|image| Source {
+                category: Category::Chart,
+                slug: name.clone(),
+                kind: SourceKind::Exact(image),
+            })),
+            Err(e) => failed.push(SourceFailure {
+                category: Category::Chart,
+                slug: name,
+                stage: Stage::Source,
+                error: format!("chart {e}; its images were not checked"),
+            }),
+        }
     }
     (found, failed)
 }

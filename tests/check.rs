@@ -332,3 +332,119 @@ async fn a_google_digest_map_resolves_siblings_without_heads() {
     );
     assert!(seen.iter().all(|r| r.method != "HEAD"), "{seen:?}");
 }
+
+#[tokio::test]
+async fn two_upstreams_for_one_target_tag_are_refused_and_duplicates_count_once() {
+    let f = fixture().await;
+    let image = TestIndex::multi_arch(40, MediaKind::Oci, false);
+    let other = TestIndex::multi_arch(41, MediaKind::Oci, false);
+    f.upstream
+        .pusher()
+        .push_index("vendor/app", "1.0", &image)
+        .await;
+    f.upstream
+        .pusher()
+        .push_index("other/app", "1.0", &other)
+        .await;
+    f.upstream
+        .pusher()
+        .push_index("vendor/solo", "2.0", &image)
+        .await;
+    let host = f.proxy.host();
+    let yaml = format!(
+        "{}images:\n  - ref: \"{host}/vendor/app:1.0\"\n  - ref: \"{host}/other/app:1.0\"\n  - ref: \"{host}/vendor/solo:2.0\"\n  - ref: \"{host}/vendor/solo\"\n    tag: \"2.0\"\n",
+        f.yaml("")
+    );
+    let s = settings(f.dir.path(), &yaml);
+    let plan = check(&s, &client(&s), now()).await;
+
+    assert_eq!(
+        plan.entries.len(),
+        3,
+        "the duplicate solo entry counts once: {plan:#?}"
+    );
+    assert_eq!(plan.outdated(), 1);
+    for entry in &plan.entries[..2] {
+        let Status::Failed { error, .. } = &entry.status else {
+            panic!("{entry:?}")
+        };
+        assert!(error.contains(&format!("{host}/vendor/app:1.0")), "{error}");
+        assert!(error.contains(&format!("{host}/other/app:1.0")), "{error}");
+        assert!(error.contains("runwhen/app:1.0"), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn chart_images_are_sources_and_a_broken_chart_is_reported() {
+    let f = fixture().await;
+    let web = TestIndex::multi_arch(50, MediaKind::Oci, false);
+    f.upstream
+        .pusher()
+        .push_index("charts-images/web", "3.1", &web)
+        .await;
+    let chart = f.dir.path().join("webchart");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: webchart\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("values.yaml"),
+        "image:\n  registry: docker.io\n  repository: charts-images/web\n  tag: \"3.1\"\nsidecar:\n  enabled: false\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/deploy.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: \"{{ .Values.image.registry }}/{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n{{- if .Values.sidecar.enabled }}\n        - name: sidecar\n          image: {{ required \"sidecar.image is required\" .Values.sidecar.image }}\n{{- end }}\n",
+    )
+    .unwrap();
+    let yaml = format!(
+        "{}charts:\n  - chart: webchart\n    set: {{image.registry: \"{}\"}}\n  - chart: webchart\n    set: {{sidecar.enabled: \"true\"}}\n",
+        f.yaml(""),
+        f.proxy.host()
+    );
+    // The second entry renders the same chart with the sidecar on and no sidecar image,
+    // which `required` refuses.
+    let s = settings(f.dir.path(), &yaml);
+    let plan = check(&s, &client(&s), now()).await;
+
+    assert_eq!(plan.entries.len(), 1, "{plan:#?}");
+    let entry = &plan.entries[0];
+    assert_eq!(entry.category, acr_sync::plan::Category::Chart);
+    assert_eq!(
+        entry.source.to_string(),
+        format!("{}/charts-images/web:3.1", f.proxy.host())
+    );
+    assert_eq!(
+        entry.status,
+        Status::Outdated {
+            reason: Reason::MissingTag
+        }
+    );
+    assert_eq!(plan.source_failures.len(), 1);
+    let failure = &plan.source_failures[0];
+    assert!(
+        failure.error.contains("templates/deploy.yaml:"),
+        "{}",
+        failure.error
+    );
+    assert!(
+        failure.error.contains("sidecar.image is required"),
+        "{}",
+        failure.error
+    );
+    assert_eq!(plan.failed(), 1);
+    let images = report::images_json(&plan, &s.target.registry);
+    assert_eq!(
+        images["chart:webchart"]["update_required"],
+        serde_json::Value::Null,
+        "{images:#}"
+    );
+    assert!(
+        images["chart:webchart"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("required")
+    );
+}

@@ -78,8 +78,17 @@ impl DockerConfig {
                 return Err(credentials_error(format!("{}: {e}", path.display())));
             }
         };
-        serde_json::from_slice(&text)
-            .map_err(|e| credentials_error(format!("{}: {e}", path.display())))
+        // serde_json's messages quote the offending value, which here may be a
+        // credential: say where and what kind of error, never the text itself.
+        serde_json::from_slice(&text).map_err(|e| {
+            credentials_error(format!(
+                "{}:{}:{}: not a valid docker config ({:?} error); fix or remove the file",
+                path.display(),
+                e.line(),
+                e.column(),
+                e.classify()
+            ))
+        })
     }
 
     /// The credentials for `registry` (as named in references), if any.
@@ -199,16 +208,19 @@ impl DockerConfig {
             .map_err(|_| credentials_error(format!("{program} did not answer within 30s")))?
             .map_err(|e| credentials_error(format!("{program}: {e}")))?;
         if !output.status.success() {
-            let said = String::from_utf8_lossy(&output.stdout).to_string()
-                + &String::from_utf8_lossy(&output.stderr);
+            // Stdout is where a helper puts secrets, so only stderr is ever quoted.
+            let stdout = String::from_utf8_lossy(&output.stdout).to_lowercase();
+            let stderr = String::from_utf8_lossy(&output.stderr);
             // Helpers say this when they simply hold nothing for the server.
-            if said.to_lowercase().contains("credentials not found") {
+            if stdout.contains("credentials not found")
+                || stderr.to_lowercase().contains("credentials not found")
+            {
                 return Ok(None);
             }
             return Err(credentials_error(format!(
                 "{program} failed ({}): {}",
                 output.status,
-                crate::error::truncate(&said, 200)
+                crate::error::truncate(&stderr, 200)
             )));
         }
         let parsed: HelperOutput = serde_json::from_slice(&output.stdout).map_err(|_| {
@@ -234,6 +246,16 @@ mod tests {
 
     fn config(json: &str) -> DockerConfig {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_malformed_file_is_located_without_quoting_its_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, r#"{"auths": {"ghcr.io": "dXNlcjpwYXNz"}}"#).unwrap();
+        let msg = DockerConfig::load(&path).unwrap_err().to_string();
+        assert!(msg.contains("config.json:1:"), "{msg}");
+        assert!(!msg.contains("dXNlcjpwYXNz"), "{msg}");
     }
 
     #[tokio::test]

@@ -159,7 +159,6 @@ async fn check_once(cli: &Cli) -> Exit {
     let imports = if settings.sync.enabled == Some(true) {
         let options = ExecuteOptions {
             dry_run: false,
-            force: false,
             concurrency: settings.sync.concurrency,
         };
         let copier = Copier::new(client.clone(), CopyOptions::default());

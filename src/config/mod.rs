@@ -154,6 +154,33 @@ pub struct SyncSettings {
     pub concurrency: usize,
 }
 
+impl std::fmt::Display for TagRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |rs: &[regex::Regex]| {
+            rs.iter()
+                .map(|r| format!("{:?}", r.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            TagRule::Exact(tag) => write!(f, "tag {tag:?}"),
+            TagRule::Semver { range, newest } => write!(f, "semver \"{range}\" (newest {newest})"),
+            TagRule::Pattern {
+                include,
+                exclude,
+                newest,
+            } => {
+                write!(
+                    f,
+                    "include [{}] exclude [{}] (newest {newest})",
+                    list(include),
+                    list(exclude)
+                )
+            }
+        }
+    }
+}
+
 impl Settings {
     /// Loads settings from `config` (or `./workspace.yaml` when present) and `env`.
     pub fn load(config: Option<&Path>, env: &Env) -> Result<Settings, ConfigError> {
@@ -232,7 +259,7 @@ fn build(file: FileConfig, base: &Path, env: &Env) -> Result<Settings, ConfigErr
         .collect::<Result<_, ConfigError>>()?;
     Ok(Settings {
         target,
-        codecollections: codecollections(file.codecollections, env),
+        codecollections: codecollections(file.codecollections, env)?,
         charts: file.charts.into_iter().map(|c| chart(c, base)).collect(),
         images: file.images.into_iter().map(|v| image(v.0)).collect(),
         sync,
@@ -304,26 +331,58 @@ fn workspace_info_registry(path: &Path) -> Result<Option<(String, PathBuf)>, Con
 fn codecollections(
     section: Option<file::CodeCollectionsSection>,
     env: &Env,
-) -> Option<CodeCollections> {
-    let section = section?;
-    Some(CodeCollections {
+) -> Result<Option<CodeCollections>, ConfigError> {
+    let Some(section) = section else {
+        return Ok(None);
+    };
+    let (git_ref, ref_origin) = match env.get("REF") {
+        Some(value) => (value.to_string(), Origin::env("REF")),
+        None => (
+            section.git_ref.unwrap_or_else(|| "main".to_string()),
+            Origin::key("codecollections.ref"),
+        ),
+    };
+    let cc = CodeCollections {
         source: section
             .source
             .unwrap_or_else(|| DEFAULT_CODECOLLECTION_SOURCE.to_string())
             .trim_end_matches('/')
             .to_string(),
-        git_ref: env
-            .get("REF")
-            .map(str::to_string)
-            .or(section.git_ref)
-            .unwrap_or_else(|| "main".to_string()),
+        git_ref,
         architecture: env
             .get("IMAGE_ARCHITECTURE")
             .map(str::to_string)
             .or(section.architecture)
             .unwrap_or_else(|| "amd64".to_string()),
         images: section.images,
-    })
+    };
+    // Checked here, so that a bad setting stops the run (exit 1) instead of failing
+    // every image during the check.
+    let latest = format!("{}-latest", cc.git_ref);
+    if !acr_sync_registry::reference::is_valid_tag(&latest) {
+        return Err(ConfigError::invalid(
+            ref_origin,
+            format!(
+                "{:?} cannot start a tag ({latest:?}); a branch name with `/` or spaces is not published as a tag",
+                cc.git_ref
+            ),
+        ));
+    }
+    for name in &cc.images {
+        let text = format!("{}/{name}:{latest}", cc.source);
+        if let Err(e) = Reference::parse(&text) {
+            let key = if name.is_empty()
+                || name.contains(['/', ':', '@'])
+                || name.to_lowercase() != *name
+            {
+                "codecollections.images"
+            } else {
+                "codecollections.source"
+            };
+            return Err(ConfigError::invalid(Origin::key(key), e));
+        }
+    }
+    Ok(Some(cc))
 }
 
 fn chart(section: ChartSection, base: &Path) -> ChartSpec {

@@ -61,9 +61,13 @@ impl TargetRegistry {
                 dir: PathBuf::from(dir),
             });
         }
+        if text.starts_with("http://") {
+            return Err(err(
+                "give the host without http://, and set `registries.\"HOST\".tls: disabled` for plain HTTP",
+            ));
+        }
         let host = text
             .strip_prefix("https://")
-            .or_else(|| text.strip_prefix("http://"))
             .unwrap_or(text)
             .trim_end_matches('/');
         if host.is_empty() {

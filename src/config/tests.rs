@@ -236,3 +236,25 @@ fn no_file_means_the_seed_image_set() {
     assert_eq!(s.codecollections.unwrap().images.len(), 5);
     assert_eq!(s.charts[0].name.as_deref(), Some("runwhen-local"));
 }
+
+#[test]
+fn code_collection_settings_are_checked_when_read() {
+    let text = "codecollections:\n  ref: main\n  images: [a]\n";
+    let msg = load(text, &[("REF", "feature/x")]).unwrap_err().to_string();
+    assert!(msg.contains("environment variable REF"), "{msg}");
+    assert!(msg.contains("\"feature/x\""), "{msg}");
+    let msg = load("codecollections:\n  images: [Bad_Name]\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("workspace.yaml:2: codecollections.images"),
+        "{msg}"
+    );
+    let msg = load(
+        "codecollections:\n  source: \"not a host/x\"\n  images: [a]\n",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(msg.contains("codecollections.source"), "{msg}");
+}

@@ -7,7 +7,7 @@
 //! once, the most recent-looking first, stopping at the first match.
 
 use acr_sync_registry::manifest::{ManifestHead, Platform};
-use acr_sync_registry::{Client, Digest, Reference};
+use acr_sync_registry::{Client, Digest, ErrorKind, Reference};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use tokio::sync::OnceCell;
@@ -123,6 +123,9 @@ async fn by_head(
         let head = match head {
             Ok(Some(head)) => head,
             Ok(None) => continue,
+            // Every other candidate would meet the same refusal: stop rather than spend
+            // the retry budget once per tag.
+            Err(e) if stops_the_search(&e) => return Err(e.into()),
             Err(e) => {
                 tracing::debug!("skipping candidate {reference}: {e}");
                 failures += 1;
@@ -144,6 +147,15 @@ async fn by_head(
         }
     }
     Err(build.no_sibling(latest.digest.clone(), git_ref, candidates.len(), failures))
+}
+
+fn stops_the_search(e: &acr_sync_registry::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Unauthorized { .. }
+            | ErrorKind::Forbidden { .. }
+            | ErrorKind::RateLimited { .. }
+    )
 }
 
 fn found(latest: &Reference, tag: &str, digest: Digest, created: Option<DateTime<Utc>>) -> Found {

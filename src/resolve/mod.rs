@@ -181,7 +181,7 @@ async fn resolve_rule(client: &Client, repository: &Reference, rule: &TagRule) -
     };
     if chosen.is_empty() {
         let error = format!(
-            "{}: none of its {} tags matches the configured rule",
+            "{}: none of its {} tags matches the configured rule ({rule}); check the rule in `images:`",
             repository.repository_url(),
             list.tags.len()
         );

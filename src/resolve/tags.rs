@@ -23,7 +23,10 @@ pub fn tag_version(tag: &str) -> Option<Version> {
     if parts.is_empty() || parts.len() > 2 || !parts.iter().all(|p| is_number(p)) {
         return None;
     }
+    // A bare number is a version only when it is short: `20240101` is a date and
+    // `1234567` a commit, and neither must sort as the newest major version.
     let padded = match parts.len() {
+        1 if parts[0].len() > 4 => return None,
         1 => format!("{}.0.0", parts[0]),
         _ => format!("{}.{}.0", parts[0], parts[1]),
     };
@@ -134,7 +137,16 @@ mod tests {
         assert_eq!(tag_version("v0.150.0"), Some(Version::new(0, 150, 0)));
         assert_eq!(tag_version("7"), Some(Version::new(7, 0, 0)));
         assert!(tag_version("1.2.3-rc.1").unwrap().pre.as_str() == "rc.1");
-        for not in ["latest", "main-abc1234", "01.2", "1.2.3.4", "v", ""] {
+        for not in [
+            "latest",
+            "main-abc1234",
+            "01.2",
+            "1.2.3.4",
+            "v",
+            "",
+            "20240101",
+            "1234567",
+        ] {
             assert_eq!(tag_version(not), None, "{not}");
         }
     }

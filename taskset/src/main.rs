@@ -99,13 +99,18 @@ async fn sync(cli: &Cli) -> Exit {
     let plan = check(&settings, &client, Utc::now()).await;
     let options = ExecuteOptions {
         dry_run,
-        force: cli.sync.force,
         concurrency: cli
             .sync
             .concurrency
             .map_or(settings.sync.concurrency, usize::from),
     };
-    let copier = Copier::new(client, CopyOptions::default());
+    let copier = Copier::new(
+        client,
+        CopyOptions {
+            force: cli.sync.force,
+            ..CopyOptions::default()
+        },
+    );
     let records = match cli::import(
         &plan,
         &settings,

@@ -111,6 +111,24 @@ async fn imports_with_identical_digests_and_a_second_run_is_a_no_op() {
         !requests.iter().any(|r| r.path.contains("/blobs/")),
         "no blob was touched"
     );
+
+    // --force re-imports: manifests are written again, blobs are not sent again.
+    let mark = target.log_mark().await;
+    let out = taskset(dir.path(), &["--force"], &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("2 imported"), "{stdout}");
+    let written = writes(&target.requests_since(mark).await);
+    assert!(
+        written
+            .iter()
+            .any(|w| w.starts_with("PUT") && w.contains("/manifests/")),
+        "{written:?}"
+    );
+    assert!(
+        !written.iter().any(|w| w.contains("/blobs/uploads")),
+        "{written:?}"
+    );
 }
 
 #[tokio::test]

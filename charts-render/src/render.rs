@@ -1,0 +1,537 @@
+//! Rendering a chart as `helm template` does: dependency conditions, tags, aliases
+//! and `import-values`; values coalescing; executing every template with its own
+//! `.Values`/`.Chart`/`.Template`; splitting and ordering the manifests.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use crate::Error;
+use crate::chart::{Chart, Dependency, ImportValue};
+use crate::template::{TemplateSet, Value};
+use crate::values::{
+    coalesce_defaults, coalesce_globals, coalesce_tables, empty_map, lookup_path, parse_values,
+};
+
+/// Settings that `helm template` takes from its flags and its build.
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    /// `.Release.Name` (`helm template NAME`).
+    pub release_name: String,
+    /// `.Release.Namespace`.
+    pub namespace: String,
+    /// `.Capabilities.KubeVersion.Version`.
+    pub kube_version: String,
+    /// Extra entries for `.Capabilities.APIVersions` (`--api-versions`).
+    pub api_versions: Vec<String>,
+}
+
+impl Default for RenderOptions {
+    fn default() -> RenderOptions {
+        RenderOptions {
+            release_name: "release-name".into(),
+            namespace: "default".into(),
+            // What helm 3.17 reports without a cluster.
+            kube_version: "v1.32.0".into(),
+            api_versions: Vec::new(),
+        }
+    }
+}
+
+/// One rendered Kubernetes document, as `helm template` prints it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The template it came from (`mychart/templates/deploy.yaml`).
+    pub source: String,
+    /// The document text (without `---`).
+    pub content: String,
+    /// Its `kind`.
+    pub kind: String,
+    /// Whether it is a hook (`helm.sh/hook` annotation); hooks print after the rest.
+    pub hook: bool,
+}
+
+/// Prints manifests (in [`render`]'s order) exactly as `helm template` lays them out.
+pub fn format_manifests(manifests: &[Manifest]) -> String {
+    let mut out = String::new();
+    for m in manifests {
+        out.push_str(&format!("---\n# Source: {}\n{}\n", m.source, m.content));
+    }
+    out
+}
+
+/// A chart ready to render: values as template values, dependencies resolved.
+struct Node<'c> {
+    name: String,
+    chart: &'c Chart,
+    values: Value,
+    deps: Vec<Dependency>,
+    subs: Vec<Node<'c>>,
+}
+
+/// Builds the tree, applying aliases (a subchart may appear under several).
+fn tree<'c>(chart: &'c Chart, name: String) -> Result<Node<'c>, Error> {
+    let mut subs = Vec::new();
+    let deps = chart.metadata.dependencies.clone();
+    // Subcharts that Chart.yaml does not mention are always included.
+    for sub in &chart.subcharts {
+        if !deps.iter().any(|d| d.name == sub.metadata.name) {
+            subs.push(tree(sub, sub.metadata.name.clone())?);
+        }
+    }
+    for d in &deps {
+        if let Some(sub) = chart.subcharts.iter().find(|s| s.metadata.name == d.name) {
+            subs.push(tree(sub, d.effective_name().to_string())?);
+        }
+    }
+    let values = parse_values(&chart.values).map_err(|message| Error::Yaml {
+        file: format!("{name}/values.yaml"),
+        message,
+    })?;
+    Ok(Node {
+        name,
+        chart,
+        values,
+        deps,
+        subs,
+    })
+}
+
+impl Node<'_> {
+    /// `CoalesceValues`: `v` gets this chart's defaults and, under each subchart's
+    /// key, the subchart's (with the parent's globals).
+    fn coalesce(&self, v: &Value) {
+        let subs: Vec<&str> = self.subs.iter().map(|s| s.name.as_str()).collect();
+        coalesce_defaults(v, &self.values, &subs);
+        for sub in &self.subs {
+            let entry = match v.get(&sub.name) {
+                e @ Value::Map(_) => e,
+                Value::Nil => {
+                    let e = empty_map();
+                    if let Value::Map(m) = v {
+                        m.borrow_mut().insert(sub.name.clone(), e.clone());
+                    }
+                    e
+                }
+                _ => continue,
+            };
+            coalesce_globals(&entry, v);
+            sub.coalesce(&entry);
+        }
+    }
+
+    /// Drops subcharts disabled by `condition` or `tags` (tags read from the top level).
+    fn process_enabled(&mut self, user: &Value, top: Option<&Value>) {
+        let cvals = user.deep_copy();
+        self.coalesce(&cvals);
+        let top = top.cloned().unwrap_or_else(|| cvals.clone());
+        let tags = top.get("tags");
+        let disabled: Vec<String> = self
+            .deps
+            .iter()
+            .filter(|d| !enabled(d, &cvals, &tags))
+            .map(|d| d.effective_name().to_string())
+            .collect();
+        self.subs.retain(|s| !disabled.contains(&s.name));
+        self.deps
+            .retain(|d| !disabled.iter().any(|n| n == d.effective_name()));
+        for sub in &mut self.subs {
+            let v = match cvals.get(&sub.name) {
+                v @ Value::Map(_) => v,
+                _ => empty_map(),
+            };
+            sub.process_enabled(&v, Some(&top));
+        }
+    }
+
+    /// `import-values`: children first, then copy from each child into this chart's
+    /// values, this chart's own values winning.
+    fn process_imports(&mut self) {
+        for sub in &mut self.subs {
+            sub.process_imports();
+        }
+        if !self.deps.iter().any(|d| !d.import_values.is_empty()) {
+            return;
+        }
+        let cvals = empty_map();
+        self.coalesce(&cvals);
+        let imported = empty_map();
+        for d in &self.deps {
+            for iv in &d.import_values {
+                let (child, parent) = match iv {
+                    ImportValue::Exports(e) => (format!("exports.{e}"), ".".to_string()),
+                    ImportValue::Path { child, parent } => (child.clone(), parent.clone()),
+                };
+                let table = lookup_path(&cvals, &format!("{}.{child}", d.effective_name()));
+                if matches!(table, Value::Map(_)) {
+                    coalesce_tables(&imported, &path_to_map(&parent, table));
+                }
+            }
+        }
+        coalesce_tables(&cvals, &imported);
+        self.values = cvals;
+    }
+}
+
+fn path_to_map(path: &str, data: Value) -> Value {
+    if path == "." {
+        return data;
+    }
+    path.split('.')
+        .rev()
+        .filter(|p| !p.is_empty())
+        .fold(data, |acc, k| Value::map([(k.to_string(), acc)].into()))
+}
+
+fn enabled(d: &Dependency, cvals: &Value, tags: &Value) -> bool {
+    let mut on = true;
+    let flags: Vec<bool> = d
+        .tags
+        .iter()
+        .filter_map(|t| match tags.get(t) {
+            Value::Bool(b) => Some(b),
+            _ => None,
+        })
+        .collect();
+    if !flags.is_empty() {
+        on = flags.contains(&true);
+    }
+    for cond in d
+        .condition
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        if let Value::Bool(b) = lookup_path(cvals, cond) {
+            return b;
+        }
+    }
+    on
+}
+
+/// Renders `chart` with `user` values (already merged from `-f` files and `--set`).
+/// The manifests come in `helm template`'s order: by file path, then stably by
+/// kind in install order, hooks last.
+pub fn render(chart: &Chart, user: &Value, opts: &RenderOptions) -> Result<Vec<Manifest>, Error> {
+    check_kube_version(chart, opts)?;
+    let mut root = tree(chart, chart.metadata.name.clone())?;
+    root.process_enabled(user, None);
+    root.process_imports();
+    let values = user.deep_copy();
+    root.coalesce(&values);
+    let mut jobs = Vec::new();
+    collect(&root, &root.name, values, &mut jobs);
+    let mut set = TemplateSet::new();
+    // Deepest paths first and, at one depth, in reverse order, so that a parent's
+    // `define` replaces a subchart's of the same name, as in Helm.
+    jobs.sort_by(|a, b| {
+        depth(&b.path)
+            .cmp(&depth(&a.path))
+            .then_with(|| b.path.cmp(&a.path))
+    });
+    for j in &jobs {
+        set.add(&j.path, j.src).map_err(Error::Template)?;
+    }
+    let caps = capabilities(opts);
+    let release = release(opts);
+    let mut outputs = BTreeMap::new();
+    for j in jobs.iter().filter(|j| j.renders) {
+        let dot = context(j, &release, &caps);
+        let out = set.execute(&j.path, dot).map_err(Error::Template)?;
+        outputs.insert(j.path.clone(), out);
+    }
+    sort_manifests(outputs)
+}
+
+fn depth(p: &str) -> usize {
+    p.matches('/').count()
+}
+
+/// One template file with what its execution needs.
+struct Job<'c> {
+    path: String,
+    src: &'c str,
+    renders: bool,
+    values: Value,
+    chart: Value,
+    files: Rc<BTreeMap<String, Vec<u8>>>,
+    base: String,
+}
+
+fn collect<'c>(node: &Node<'c>, prefix: &str, values: Value, jobs: &mut Vec<Job<'c>>) {
+    let chart = chart_value(node);
+    let files = Rc::new(node.chart.files.clone());
+    for (path, src) in &node.chart.templates {
+        let full = format!("{prefix}/{path}");
+        let base_name = path.rsplit('/').next().unwrap_or(path);
+        let renders =
+            !node.chart.is_library() && !base_name.starts_with('_') && !path.ends_with("NOTES.txt");
+        jobs.push(Job {
+            path: full,
+            src,
+            renders,
+            values: values.clone(),
+            chart: chart.clone(),
+            files: files.clone(),
+            base: format!("{prefix}/templates"),
+        });
+    }
+    for sub in &node.subs {
+        let v = match values.get(&sub.name) {
+            v @ Value::Map(_) => v,
+            _ => empty_map(),
+        };
+        collect(sub, &format!("{prefix}/charts/{}", sub.name), v, jobs);
+    }
+}
+
+/// `.Chart`: Chart.yaml with Go's field names (`appVersion` -> `AppVersion`).
+fn chart_value(node: &Node) -> Value {
+    let mut m = BTreeMap::new();
+    for k in [
+        "Name",
+        "Version",
+        "AppVersion",
+        "Description",
+        "Type",
+        "APIVersion",
+        "Home",
+        "Icon",
+        "KubeVersion",
+        "Condition",
+        "Tags",
+    ] {
+        m.insert(k.to_string(), Value::str(""));
+    }
+    m.insert("Deprecated".into(), Value::Bool(false));
+    for (k, v) in &node.chart.metadata.raw {
+        let key = crate::template::value::yaml_key(k);
+        let go = match key.as_str() {
+            "apiVersion" => "APIVersion".to_string(),
+            k => k[..1].to_uppercase() + &k[1..],
+        };
+        let val = match v {
+            yaml_serde::Value::Number(_) => Value::Str(crate::template::value::yaml_key(v)),
+            v => Value::from_yaml(v),
+        };
+        m.insert(go, val);
+    }
+    m.insert("Name".into(), Value::str(&node.name));
+    Value::map(m)
+}
+
+fn context(j: &Job, release: &Value, caps: &Value) -> Value {
+    let template = Value::map(
+        [
+            ("Name".to_string(), Value::str(&j.path)),
+            ("BasePath".to_string(), Value::str(&j.base)),
+        ]
+        .into(),
+    );
+    Value::map(
+        [
+            ("Values".to_string(), j.values.clone()),
+            ("Chart".to_string(), j.chart.clone()),
+            ("Release".to_string(), release.clone()),
+            ("Capabilities".to_string(), caps.clone()),
+            ("Files".to_string(), Value::Files(j.files.clone())),
+            ("Template".to_string(), template),
+        ]
+        .into(),
+    )
+}
+
+fn release(opts: &RenderOptions) -> Value {
+    let s = |x: &str| Value::str(x);
+    Value::map(
+        [
+            ("Name".to_string(), s(&opts.release_name)),
+            ("Namespace".to_string(), s(&opts.namespace)),
+            ("IsInstall".to_string(), Value::Bool(true)),
+            ("IsUpgrade".to_string(), Value::Bool(false)),
+            ("Revision".to_string(), Value::Int(1)),
+            ("Service".to_string(), s("Helm")),
+        ]
+        .into(),
+    )
+}
+
+/// The API versions a default (cluster-less) helm 3.17 knows.
+const API_VERSIONS: &[&str] = &[
+    "v1",
+    "admissionregistration.k8s.io/v1",
+    "apiextensions.k8s.io/v1",
+    "apiregistration.k8s.io/v1",
+    "apps/v1",
+    "authentication.k8s.io/v1",
+    "authorization.k8s.io/v1",
+    "autoscaling/v1",
+    "autoscaling/v2",
+    "batch/v1",
+    "certificates.k8s.io/v1",
+    "coordination.k8s.io/v1",
+    "discovery.k8s.io/v1",
+    "events.k8s.io/v1",
+    "flowcontrol.apiserver.k8s.io/v1",
+    "networking.k8s.io/v1",
+    "node.k8s.io/v1",
+    "policy/v1",
+    "rbac.authorization.k8s.io/v1",
+    "scheduling.k8s.io/v1",
+    "storage.k8s.io/v1",
+];
+
+fn capabilities(opts: &RenderOptions) -> Value {
+    let v = crate::template::loose_version(&opts.kube_version)
+        .unwrap_or(semver::Version::new(1, 32, 0));
+    let kube = Value::map(
+        [
+            ("Version".to_string(), Value::str(&opts.kube_version)),
+            ("GitVersion".to_string(), Value::str(&opts.kube_version)),
+            ("Major".to_string(), Value::Str(v.major.to_string())),
+            ("Minor".to_string(), Value::Str(v.minor.to_string())),
+        ]
+        .into(),
+    );
+    let mut apis: Vec<String> = API_VERSIONS.iter().map(|s| s.to_string()).collect();
+    apis.extend(opts.api_versions.iter().cloned());
+    let helm = Value::map(
+        [
+            ("Version".to_string(), Value::str("v3.17.1")),
+            ("GitTreeState".to_string(), Value::str("clean")),
+        ]
+        .into(),
+    );
+    Value::map(
+        [
+            ("KubeVersion".to_string(), kube),
+            ("APIVersions".to_string(), Value::ApiVersions(Rc::new(apis))),
+            ("HelmVersion".to_string(), helm),
+        ]
+        .into(),
+    )
+}
+
+/// Helm's install order of kinds; unknown kinds go last, alphabetically.
+const INSTALL_ORDER: &[&str] = &[
+    "PriorityClass",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+fn kind_rank(kind: &str) -> (usize, &str) {
+    match INSTALL_ORDER.iter().position(|k| *k == kind) {
+        Some(i) => (i, ""),
+        None => (INSTALL_ORDER.len(), kind),
+    }
+}
+
+/// `releaseutil.SortManifests`: files in path order, documents in file order,
+/// then a stable sort by kind.
+fn sort_manifests(outputs: BTreeMap<String, String>) -> Result<Vec<Manifest>, Error> {
+    let mut all = Vec::new();
+    for (path, content) in outputs {
+        if content.trim().is_empty() {
+            continue;
+        }
+        for doc in split_manifests(&content) {
+            let head: yaml_serde::Value =
+                yaml_serde::from_str(&doc).map_err(|e| Error::Manifest {
+                    source_file: path.clone(),
+                    message: e.to_string(),
+                })?;
+            let kind = head
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or("")
+                .to_string();
+            let hook = head
+                .get("metadata")
+                .and_then(|m| m.get("annotations"))
+                .and_then(|a| a.get("helm.sh/hook"))
+                .is_some();
+            all.push(Manifest {
+                source: path.clone(),
+                content: doc,
+                kind,
+                hook,
+            });
+        }
+    }
+    all.sort_by(|a, b| kind_rank(&a.kind).cmp(&kind_rank(&b.kind)));
+    // `helm template` prints hooks after everything else.
+    let (mut out, hooks): (Vec<Manifest>, Vec<Manifest>) = all.into_iter().partition(|m| !m.hook);
+    out.extend(hooks);
+    Ok(out)
+}
+
+/// `releaseutil.SplitManifests`: split on `---` lines, trim, drop empty documents.
+pub(crate) fn split_manifests(text: &str) -> Vec<String> {
+    static SEP: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let sep = SEP.get_or_init(|| regex::Regex::new(r"(?:^|\s*\n)---\s*").expect("valid regex"));
+    sep.split(text.trim())
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty())
+        .collect()
+}
+
+/// Helm refuses a chart whose `kubeVersion` the target Kubernetes does not satisfy.
+fn check_kube_version(chart: &Chart, opts: &RenderOptions) -> Result<(), Error> {
+    let Some(wanted) = chart
+        .metadata
+        .raw
+        .get("kubeVersion")
+        .and_then(|v| v.as_str())
+    else {
+        return Ok(());
+    };
+    let fail = |message: String| Error::Metadata {
+        file: format!("{}/Chart.yaml", chart.metadata.name),
+        message,
+    };
+    let constraint = crate::repo::parse_constraint(wanted).map_err(|e| fail(e.to_string()))?;
+    let ok = crate::template::loose_version(&opts.kube_version)
+        .is_some_and(|v| constraint.matches_loose(&v));
+    if ok {
+        return Ok(());
+    }
+    Err(fail(format!(
+        "chart requires kubeVersion: {wanted} which is incompatible with Kubernetes {}",
+        opts.kube_version
+    )))
+}

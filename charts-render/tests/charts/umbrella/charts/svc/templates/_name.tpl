@@ -1,0 +1,3 @@
+{{- define "svc.name" -}}
+svc-{{ .Chart.Name }}
+{{- end }}
