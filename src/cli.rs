@@ -105,8 +105,10 @@ pub fn load(global: &GlobalArgs, program: &str) -> Result<(Settings, Client), Ex
     Ok((settings, client))
 }
 
-/// Carries out `plan` with a progress line on a terminal, prints the import summary (or
-/// JSON records) and writes the Markdown report when asked. Returns the records.
+/// Carries out `plan` with a progress line on a terminal and writes the Markdown report
+/// when asked. Returns the records and the exit code they call for; a report that cannot
+/// be written after the imports ran is reported and makes it a partial run (exit 2), since
+/// exit 1 promises that nothing changed.
 pub async fn import(
     plan: &Plan,
     settings: &Settings,
@@ -115,7 +117,7 @@ pub async fn import(
     format: Format,
     report_path: Option<&std::path::Path>,
     program: &str,
-) -> Result<Vec<Record>, Exit> {
+) -> (Vec<Record>, Exit) {
     let progress = Progress::default();
     let target = &settings.target.registry;
     let run = execute(plan, target, copier, options, &progress);
@@ -124,14 +126,19 @@ pub async fn import(
     } else {
         run.await
     };
+    let mut exit = if records.iter().any(Record::is_failure) {
+        Exit::Partial
+    } else {
+        Exit::Done
+    };
     if let Some(path) = report_path {
         let text = report::import_markdown(&records, target, options.dry_run);
-        report::write_bytes_atomically(path, text.as_bytes()).map_err(|e| {
-            eprintln!("{program}: {e}");
-            Exit::Usage
-        })?;
+        if let Err(e) = report::write_bytes_atomically(path, text.as_bytes()) {
+            eprintln!("{program}: --report: {e}");
+            exit = Exit::Partial;
+        }
     }
-    Ok(records)
+    (records, exit)
 }
 
 /// Redraws `[done/total] images, bytes` on stderr until `run` finishes.

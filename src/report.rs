@@ -17,7 +17,7 @@ pub const IMAGES_FILE: &str = "images_to_update.json";
 
 /// Writing an output file failed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {}: {source} (check that OUTPUT_DIR exists and is writable)", path.display())]
+#[error("cannot write {}: {source} (check that its directory exists and is writable)", path.display())]
 pub struct WriteError {
     /// The file.
     pub path: PathBuf,
@@ -143,6 +143,23 @@ pub fn write_atomically(path: &Path, value: &serde_json::Value) -> Result<(), Wr
     let mut text = serde_json::to_vec_pretty(value).expect("JSON values serialise");
     text.push(b'\n');
     write_bytes_atomically(path, &text)
+}
+
+/// Checks up front that `path` can be written (its directory exists and takes a new
+/// file), so that a run can refuse to start rather than fail after it changed things.
+pub fn check_writable(path: &Path) -> Result<(), WriteError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    tempfile::Builder::new()
+        .prefix(".acr-sync")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|source| WriteError {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, renamed over

@@ -448,3 +448,53 @@ async fn chart_images_are_sources_and_a_broken_chart_is_reported() {
             .contains("required")
     );
 }
+
+#[tokio::test]
+async fn a_sibling_index_with_the_same_architecture_image_matches() {
+    use acr_sync_testkit::{ImageBuilder, IndexBuilder};
+    let upstream = Registry::start(RegistryOptions::anonymous()).await;
+    let amd64 = ImageBuilder::new(60).platform("linux", "amd64").build();
+    let arm_a = ImageBuilder::new(61).platform("linux", "arm64").build();
+    let arm_b = ImageBuilder::new(62).platform("linux", "arm64").build();
+    let latest = IndexBuilder::new(MediaKind::Oci)
+        .image(amd64.clone())
+        .image(arm_a)
+        .build();
+    let rebuilt = IndexBuilder::new(MediaKind::Oci)
+        .image(amd64)
+        .image(arm_b)
+        .build();
+    let older = TestIndex::multi_arch(63, MediaKind::Oci, false);
+    let p = upstream.pusher();
+    p.push_index("public-images/cc-re", "main-latest", &latest)
+        .await;
+    p.push_index("public-images/cc-re", "main-1111111", &rebuilt)
+        .await;
+    p.push_index("public-images/cc-re", "main-2222222", &older)
+        .await;
+    let target = Registry::start(RegistryOptions::anonymous()).await;
+    for google in [false, true] {
+        let proxy = FaultProxy::start(&upstream.base_url()).await;
+        if google {
+            proxy.add(Fault::google_tags_map(1_700_000_000_000));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "target: {{registry: \"{}\"}}\ncodecollections: {{source: \"{}/public-images\", images: [cc-re]}}\nnetwork: {{retry_for: 2s}}\n",
+            target.host(),
+            proxy.host()
+        );
+        let s = settings(dir.path(), &yaml);
+        let plan = check(&s, &client(&s), now()).await;
+        let entry = &plan.entries[0];
+        assert_eq!(
+            entry.source.tag(),
+            Some("main-1111111"),
+            "google map: {google}: {plan:#?}"
+        );
+        assert_eq!(
+            entry.source_digest.as_ref().unwrap().to_string(),
+            rebuilt.digest
+        );
+    }
+}

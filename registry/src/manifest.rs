@@ -227,7 +227,8 @@ impl Manifest {
     }
 }
 
-pub(crate) fn is_index_type(media_type: &str) -> bool {
+/// Whether a media type is an index (OCI index or Docker manifest list).
+pub fn is_index_type(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
 }
 

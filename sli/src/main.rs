@@ -163,7 +163,7 @@ async fn check_once(cli: &Cli) -> Exit {
         };
         let copier = Copier::new(client.clone(), CopyOptions::default());
         let format = cli.global.format;
-        match cli::import(
+        let (records, _) = cli::import(
             &plan,
             &settings,
             &copier,
@@ -172,11 +172,8 @@ async fn check_once(cli: &Cli) -> Exit {
             None,
             "acr-sync-sli",
         )
-        .await
-        {
-            Ok(records) => Some(records),
-            Err(exit) => return exit,
-        }
+        .await;
+        Some(records)
     } else {
         None
     };

@@ -6,7 +6,10 @@
 //! tag's digest in one tags/list response; elsewhere candidates are HEADed, several at
 //! once, the most recent-looking first, stopping at the first match.
 
-use acr_sync_registry::manifest::{ManifestHead, Platform};
+use std::collections::{BTreeMap, HashMap};
+
+use acr_sync_registry::TagInfo;
+use acr_sync_registry::manifest::{ManifestHead, Platform, is_index_type};
 use acr_sync_registry::{Client, Digest, ErrorKind, Reference};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
@@ -78,19 +81,8 @@ pub async fn resolve_codecollection(
     }
     let candidates = SiblingRule::new(git_ref).candidates(&list.tags);
     let build = Build::new(client, latest, architecture);
-    if let Some(latest_digest) = list.digest_of(latest_tag) {
-        // Google's registries: every digest is known already; compare without requests.
-        let info = list.digests.as_ref().and_then(|m| m.get(latest_digest));
-        let created = info.and_then(|i| i.created);
-        let same = |d: &Digest| candidates.iter().find(|t| list.digest_of(t) == Some(d));
-        if let Some(tag) = same(latest_digest) {
-            return Ok(found(latest, tag, latest_digest.clone(), created));
-        }
-        let arch = build.arch_digest(latest_digest).await?;
-        if let Some(tag) = same(&arch) {
-            return Ok(found(latest, tag, arch, created));
-        }
-        return Err(build.no_sibling(latest_digest.clone(), git_ref, candidates.len(), 0));
+    if let Some(digests) = &list.digests {
+        return by_digest_map(&build, digests, latest_tag, git_ref, &candidates).await;
     }
     let head =
         client
@@ -100,6 +92,89 @@ pub async fn resolve_codecollection(
                 reference: latest.to_string(),
             })?;
     by_head(client, &build, &head, git_ref, &candidates).await
+}
+
+/// Google's registries: every tag's digest is known already, so comparing costs nothing;
+/// only `-latest`'s index, and as a last resort the candidate indexes, are read.
+async fn by_digest_map(
+    build: &Build<'_>,
+    digests: &BTreeMap<Digest, TagInfo>,
+    latest_tag: &str,
+    git_ref: &str,
+    candidates: &[&str],
+) -> Result<Found, CodeCollectionError> {
+    let by_tag: HashMap<&str, (&Digest, &TagInfo)> = digests
+        .iter()
+        .flat_map(|(d, info)| info.tags.iter().map(move |t| (t.as_str(), (d, info))))
+        .collect();
+    let Some(&(latest_digest, info)) = by_tag.get(latest_tag) else {
+        return Err(CodeCollectionError::NoLatest {
+            reference: build.latest.to_string(),
+        });
+    };
+    let created = info.created;
+    let latest_is_index = info.media_type.as_deref().is_none_or(is_index_type);
+    let same = |d: &Digest| {
+        candidates
+            .iter()
+            .find(|t| by_tag.get(**t).map(|x| x.0) == Some(d))
+    };
+    if let Some(tag) = same(latest_digest) {
+        return Ok(found(build.latest, tag, latest_digest.clone(), created));
+    }
+    let arch = build.arch_digest(latest_digest, latest_is_index).await?;
+    if let Some(tag) = same(&arch) {
+        return Ok(found(build.latest, tag, arch, created));
+    }
+    let indexes: Vec<Reference> = candidates
+        .iter()
+        .filter(|t| {
+            by_tag
+                .get(**t)
+                .is_some_and(|(_, i)| i.media_type.as_deref().is_none_or(is_index_type))
+        })
+        .map(|t| build.latest.with_tag(t).expect("candidates are valid tags"))
+        .collect();
+    match by_children(build, &arch, indexes).await? {
+        Some(found) => Ok(Found { created, ..found }),
+        None => Err(build.no_sibling(latest_digest.clone(), git_ref, candidates.len(), 0)),
+    }
+}
+
+/// The last resort: a sibling that is another index (a rebuild of the same image) whose
+/// child for the architecture is the build's. Costs a GET per index candidate, and runs
+/// only when no candidate matched by digest.
+async fn by_children(
+    build: &Build<'_>,
+    arch: &Digest,
+    indexes: Vec<Reference>,
+) -> Result<Option<Found>, CodeCollectionError> {
+    let platform = Platform::linux(build.architecture);
+    let mut reads = stream::iter(indexes)
+        .map(|reference| async move {
+            let manifest = build.client.get_manifest(&reference).await;
+            (reference, manifest)
+        })
+        .buffered(HEADS_AT_ONCE);
+    while let Some((reference, manifest)) = reads.next().await {
+        let manifest = match manifest {
+            Ok(m) => m,
+            Err(e) if stops_the_search(&e) => return Err(e.into()),
+            Err(e) => {
+                tracing::debug!("skipping candidate {reference}: {e}");
+                continue;
+            }
+        };
+        let child = manifest.select_platform(&platform)?;
+        if child.is_some_and(|c| c.digest == *arch) {
+            return Ok(Some(Found {
+                reference,
+                digest: manifest.digest,
+                created: None,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 async fn by_head(
@@ -119,6 +194,7 @@ async fn by_head(
         })
         .buffered(HEADS_AT_ONCE);
     let mut failures = 0;
+    let mut indexes = Vec::new();
     while let Some((reference, head)) = heads.next().await {
         let head = match head {
             Ok(Some(head)) => head,
@@ -137,7 +213,7 @@ async fn by_head(
         let same_build = head.digest == latest.digest
             || (latest.is_index()
                 && !head.is_index()
-                && head.digest == build.arch_digest(&latest.digest).await?);
+                && head.digest == build.arch_digest(&latest.digest, true).await?);
         if same_build {
             return Ok(Found {
                 reference,
@@ -145,8 +221,15 @@ async fn by_head(
                 created: None,
             });
         }
+        if head.is_index() {
+            indexes.push(reference);
+        }
     }
-    Err(build.no_sibling(latest.digest.clone(), git_ref, candidates.len(), failures))
+    let arch = build.arch_digest(&latest.digest, latest.is_index()).await?;
+    match by_children(build, &arch, indexes).await? {
+        Some(found) => Ok(found),
+        None => Err(build.no_sibling(latest.digest.clone(), git_ref, candidates.len(), failures)),
+    }
 }
 
 fn stops_the_search(e: &acr_sync_registry::Error) -> bool {
@@ -187,7 +270,14 @@ impl<'a> Build<'a> {
 
     /// The digest of the architecture's image: `-latest`'s own digest when it is a single
     /// manifest, its child's when it is an index.
-    async fn arch_digest(&self, latest_digest: &Digest) -> Result<Digest, CodeCollectionError> {
+    async fn arch_digest(
+        &self,
+        latest_digest: &Digest,
+        latest_is_index: bool,
+    ) -> Result<Digest, CodeCollectionError> {
+        if !latest_is_index {
+            return Ok(latest_digest.clone());
+        }
         let digest = self
             .arch
             .get_or_try_init(|| async {

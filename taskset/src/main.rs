@@ -94,6 +94,12 @@ async fn sync(cli: &Cli) -> Exit {
         Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
+    if let Some(path) = &cli.sync.report
+        && let Err(e) = report::check_writable(path)
+    {
+        eprintln!("{PROGRAM}: --report: {e}");
+        return Exit::Usage;
+    }
     // SYNC_IMAGES=false turns the taskset into a report, as in the seed.
     let dry_run = cli.sync.dry_run || settings.sync.enabled == Some(false);
     let plan = check(&settings, &client, Utc::now()).await;
@@ -111,7 +117,7 @@ async fn sync(cli: &Cli) -> Exit {
             ..CopyOptions::default()
         },
     );
-    let records = match cli::import(
+    let (records, exit) = cli::import(
         &plan,
         &settings,
         &copier,
@@ -120,11 +126,7 @@ async fn sync(cli: &Cli) -> Exit {
         cli.sync.report.as_deref(),
         PROGRAM,
     )
-    .await
-    {
-        Ok(records) => records,
-        Err(exit) => return exit,
-    };
+    .await;
     match cli.global.format {
         Format::Text => print!("{}", report::import_summary(&records, dry_run)),
         Format::Json => println!(
@@ -132,9 +134,5 @@ async fn sync(cli: &Cli) -> Exit {
             serde_json::json!({ "dry_run": dry_run, "target": settings.target.registry.to_string(), "images": records })
         ),
     }
-    if records.iter().any(|r| r.is_failure()) {
-        Exit::Partial
-    } else {
-        Exit::Done
-    }
+    exit
 }

@@ -210,6 +210,13 @@ async fn a_corrupt_blob_fails_its_image_only_and_leaves_its_tag_absent() {
 #[test]
 fn usage_errors_exit_1() {
     let dir = tempfile::tempdir().unwrap();
+    let out = taskset(dir.path(), &["--report", "/no/such/dir/report.md"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--report"),
+        "{}",
+        text(&out.stderr)
+    );
     for args in [
         &["--concurrency", "0"][..],
         &["--importer", "teleport"],
