@@ -9,8 +9,8 @@ use std::sync::atomic::Ordering;
 use clap::{Args, ValueEnum};
 
 use crate::config::{Env, Settings};
-use crate::copy::Copier;
-use crate::execute::{ExecuteOptions, Progress, Record, execute};
+use crate::copy::{Copier, CopyOptions};
+use crate::execute::{ExecuteOptions, Importer, Progress, Record, execute};
 use crate::plan::Plan;
 use crate::registry::Client;
 use crate::report;
@@ -27,6 +27,17 @@ pub struct GlobalArgs {
     /// More detail on stderr (-v: info, -vv: debug, -vvv: trace)
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// How images get into the target (`--importer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImporterChoice {
+    /// ARM importImage for an ACR target with an Entra ID identity, copy otherwise
+    Auto,
+    /// ARM importImage (server-side, ACR only)
+    AcrImport,
+    /// Registry-to-registry copy through this machine
+    Copy,
 }
 
 /// How results are printed.
@@ -80,13 +91,14 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
-            "acr_sync={level},acr_sync_registry={level},charts_render={level}"
+            "acr_sync={level},acr_sync_registry={level},acr_sync_azure={level},charts_render={level}"
         ))
     });
     // A second call (tests) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
@@ -105,6 +117,41 @@ pub fn load(global: &GlobalArgs, program: &str) -> Result<(Settings, Client), Ex
     Ok((settings, client))
 }
 
+/// The importer `choice` asks for; `acr-import` without an ACR target and an Entra
+/// identity is a usage error (exit 1), found before anything runs.
+pub fn importer(
+    settings: &Settings,
+    client: &Client,
+    choice: ImporterChoice,
+    force: bool,
+    program: &str,
+) -> Result<Importer, Exit> {
+    let copier = || {
+        let options = CopyOptions {
+            force,
+            ..CopyOptions::default()
+        };
+        Copier::new(client.clone(), options)
+    };
+    let acr = |importer, fallback| Importer::Acr {
+        importer: Box::new(importer),
+        client: client.clone(),
+        fallback,
+        force,
+    };
+    match (choice, settings.acr_importer()) {
+        (ImporterChoice::Copy, _) | (ImporterChoice::Auto, None) => Ok(Importer::Copy(copier())),
+        (ImporterChoice::Auto, Some(importer)) => Ok(acr(importer, Some(copier()))),
+        (ImporterChoice::AcrImport, Some(importer)) => Ok(acr(importer, None)),
+        (ImporterChoice::AcrImport, None) => {
+            eprintln!(
+                "{program}: --importer acr-import needs an ACR target (REGISTRY_NAME) and an Entra ID identity (AZURE_CLIENT_ID with AZURE_TENANT_ID and AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE, or a managed identity); use --importer copy otherwise"
+            );
+            Err(Exit::Usage)
+        }
+    }
+}
+
 /// Carries out `plan` with a progress line on a terminal and writes the Markdown report
 /// when asked. Returns the records and the exit code they call for; a report that cannot
 /// be written after the imports ran is reported and makes it a partial run (exit 2), since
@@ -112,7 +159,7 @@ pub fn load(global: &GlobalArgs, program: &str) -> Result<(Settings, Client), Ex
 pub async fn import(
     plan: &Plan,
     settings: &Settings,
-    copier: &Copier,
+    importer: &Importer,
     options: &ExecuteOptions,
     format: Format,
     report_path: Option<&std::path::Path>,
@@ -120,9 +167,9 @@ pub async fn import(
 ) -> (Vec<Record>, Exit) {
     let progress = Progress::default();
     let target = &settings.target.registry;
-    let run = execute(plan, target, copier, options, &progress);
+    let run = execute(plan, target, importer, options, &progress);
     let records = if std::io::stdout().is_terminal() && format == Format::Text && !options.dry_run {
-        with_progress(run, &progress, copier).await
+        with_progress(run, &progress, importer).await
     } else {
         run.await
     };
@@ -145,7 +192,7 @@ pub async fn import(
 async fn with_progress<F: std::future::Future<Output = Vec<Record>>>(
     run: F,
     progress: &Progress,
-    copier: &Copier,
+    importer: &Importer,
 ) -> Vec<Record> {
     let mut run = std::pin::pin!(run);
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
@@ -160,7 +207,7 @@ async fn with_progress<F: std::future::Future<Output = Vec<Record>>>(
                     "\r\x1b[K[{}/{}] images, {}",
                     progress.done.load(Ordering::Relaxed),
                     progress.total.load(Ordering::Relaxed),
-                    report::human_bytes(copier.bytes_transferred())
+                    report::human_bytes(importer.bytes_transferred())
                 );
             }
         }

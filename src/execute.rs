@@ -7,9 +7,12 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::config::TargetRegistry;
+use acr_sync_azure::{AcrImporter, ImportMode};
+use acr_sync_registry::{Client, Reference};
+
 use crate::copy::{Copier, CopyTarget};
 use crate::layout::Layout;
-use crate::plan::{Plan, PlanEntry, Status};
+use crate::plan::{Plan, PlanEntry, Reason, Status, TargetImage};
 use crate::report::destination;
 
 /// How a plan is carried out.
@@ -72,6 +75,119 @@ pub struct Progress {
     pub done: AtomicUsize,
 }
 
+/// How images get into the target.
+pub enum Importer {
+    /// Streamed registry to registry through this machine.
+    Copy(Copier),
+    /// ARM importImage: the bytes move inside Azure.
+    Acr {
+        /// The ARM importer of the target ACR.
+        importer: Box<AcrImporter>,
+        /// Reads source manifests for the pre-check.
+        client: Client,
+        /// `auto`: images importImage cannot take are copied instead.
+        fallback: Option<Copier>,
+        /// Replace tags that already exist (`--force`).
+        force: bool,
+    },
+}
+
+/// What one import did.
+struct Outcome {
+    digest: Option<String>,
+    bytes: u64,
+    /// False when the target already held the digest and nothing was written.
+    changed: bool,
+    /// How it was done, when that is worth saying (a fallback, and why).
+    note: Option<String>,
+}
+
+impl Importer {
+    /// Whether up-to-date images are imported again.
+    pub fn force(&self) -> bool {
+        match self {
+            Importer::Copy(copier) => copier.options().force,
+            Importer::Acr { force, .. } => *force,
+        }
+    }
+
+    /// Blob bytes moved through this machine so far.
+    pub fn bytes_transferred(&self) -> u64 {
+        match self {
+            Importer::Copy(copier) => copier.bytes_transferred(),
+            Importer::Acr { fallback, .. } => {
+                fallback.as_ref().map_or(0, Copier::bytes_transferred)
+            }
+        }
+    }
+
+    async fn import(
+        &self,
+        entry: &PlanEntry,
+        source: &Reference,
+        target: &TargetRegistry,
+        image: &TargetImage,
+    ) -> Result<Outcome, String> {
+        let (importer, client, fallback, force) = match self {
+            Importer::Copy(copier) => return copy(copier, source, target, image, None).await,
+            Importer::Acr {
+                importer,
+                client,
+                fallback,
+                force,
+            } => (importer, client, fallback, *force),
+        };
+        if let Some(copier) = fallback
+            && let Err(reason) = importer.precheck(client, source).await
+        {
+            return copy(copier, source, target, image, Some(reason.to_string())).await;
+        }
+        let differs = matches!(
+            entry.status,
+            Status::Outdated {
+                reason: Reason::DigestDiffers
+            }
+        );
+        let mode = ImportMode::choose(force, differs);
+        match importer
+            .import_image(source, &image.repository, &image.tag, mode)
+            .await
+        {
+            Ok(_) => Ok(Outcome {
+                digest: source.digest().map(ToString::to_string),
+                bytes: 0,
+                changed: true,
+                note: Some("imported by ACR importImage".to_string()),
+            }),
+            Err(e) => match (e.wants_fallback(), fallback) {
+                (Some(reason), Some(copier)) => {
+                    copy(copier, source, target, image, Some(reason.to_string())).await
+                }
+                _ => Err(e.to_string()),
+            },
+        }
+    }
+}
+
+async fn copy(
+    copier: &Copier,
+    source: &Reference,
+    target: &TargetRegistry,
+    image: &TargetImage,
+    fallback: Option<String>,
+) -> Result<Outcome, String> {
+    let copied = copier
+        .copy(source, &copy_target(target, &image.repository, &image.tag))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Outcome {
+        digest: Some(copied.digest.to_string()),
+        bytes: copied.bytes,
+        changed: copied.manifests_written > 0,
+        note: fallback.map(|why| format!("copied through this machine: {why}")),
+    })
+}
+
 /// The copy destination of a target image.
 pub fn copy_target(target: &TargetRegistry, repository: &str, tag: &str) -> CopyTarget {
     match target {
@@ -96,11 +212,11 @@ pub fn copy_target(target: &TargetRegistry, repository: &str, tag: &str) -> Copy
 pub async fn execute(
     plan: &Plan,
     target: &TargetRegistry,
-    copier: &Copier,
+    importer: &Importer,
     options: &ExecuteOptions,
     progress: &Progress,
 ) -> Vec<Record> {
-    let force = copier.options().force;
+    let force = importer.force();
     let todo = plan
         .entries
         .iter()
@@ -109,7 +225,7 @@ pub async fn execute(
     progress.total.store(todo, Ordering::Relaxed);
     let mut records: Vec<Record> = stream::iter(&plan.entries)
         .map(|entry| async move {
-            let record = one(entry, target, copier, options).await;
+            let record = one(entry, target, importer, options).await;
             if wants_import(entry, force) {
                 progress.done.fetch_add(1, Ordering::Relaxed);
             }
@@ -141,7 +257,7 @@ fn wants_import(entry: &PlanEntry, force: bool) -> bool {
 async fn one(
     entry: &PlanEntry,
     target: &TargetRegistry,
-    copier: &Copier,
+    importer: &Importer,
     options: &ExecuteOptions,
 ) -> Record {
     let mut record = Record {
@@ -159,7 +275,7 @@ async fn one(
             record.reason = error.clone();
             return record;
         }
-        Status::UpToDate if !copier.options().force => {
+        Status::UpToDate if !importer.force() => {
             record.reason = "the target holds the same digest".to_string();
             return record;
         }
@@ -181,24 +297,27 @@ async fn one(
         None => entry.source.clone(),
     };
     let started = Instant::now();
-    let result = copier
-        .copy(&source, &copy_target(target, &image.repository, &image.tag))
-        .await;
+    let result = importer.import(entry, &source, target, image).await;
     record.seconds = started.elapsed().as_secs_f64();
     match result {
-        Ok(copied) if copied.manifests_written == 0 => {
-            record.action = Action::UpToDate;
-            record.reason = "the target already held this digest".to_string();
-            record.digest = Some(copied.digest.to_string());
+        Ok(outcome) => {
+            record.action = if outcome.changed {
+                Action::Imported
+            } else {
+                Action::UpToDate
+            };
+            if !outcome.changed {
+                record.reason = "the target already held this digest".to_string();
+            }
+            if let Some(note) = outcome.note {
+                record.reason = format!("{}; {note}", record.reason);
+            }
+            record.digest = outcome.digest.or(record.digest);
+            record.bytes = outcome.bytes;
         }
-        Ok(copied) => {
-            record.action = Action::Imported;
-            record.digest = Some(copied.digest.to_string());
-            record.bytes = copied.bytes;
-        }
-        Err(e) => {
+        Err(error) => {
             record.action = Action::Failed;
-            record.reason = e.to_string();
+            record.reason = error;
         }
     }
     record

@@ -421,3 +421,85 @@ impl BlobWriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(bytes: &[u8]) -> Digest {
+        Digest::sha256_of(bytes)
+    }
+
+    #[test]
+    fn blobs_are_written_only_when_they_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        layout.init().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("oci-layout")).unwrap(),
+            LAYOUT_VERSION
+        );
+
+        let good = digest(b"hello");
+        let mut w = layout.blob_writer(&good, 5).unwrap();
+        w.write(b"hel").unwrap();
+        w.write(b"lo").unwrap();
+        w.commit().unwrap();
+        assert_eq!(layout.read_blob(&good).unwrap(), b"hello");
+
+        let other = digest(b"other");
+        let mut w = layout.blob_writer(&other, 5).unwrap();
+        w.write(b"wrong").unwrap();
+        assert!(
+            w.commit()
+                .unwrap_err()
+                .to_string()
+                .contains("does not match")
+        );
+        assert_eq!(layout.blob_size(&other), None);
+        let mut w = layout.blob_writer(&other, 5).unwrap();
+        assert!(w.write(b"other and more").is_err());
+        drop(w);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
+    }
+
+    #[test]
+    fn tags_are_set_and_replaced_per_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        layout.init().unwrap();
+        let (a, b) = (digest(b"a"), digest(b"b"));
+        let m = "application/vnd.oci.image.manifest.v1+json";
+        layout.set_tag("runwhen/x", "1", m, &a, 1).unwrap();
+        layout.set_tag("runwhen/y", "1", m, &a, 1).unwrap();
+        layout.set_tag("runwhen/x", "1", m, &b, 1).unwrap();
+        assert_eq!(
+            layout.tag_digest("runwhen/x", "1").unwrap(),
+            Some(b.clone())
+        );
+        assert_eq!(
+            layout.tag_digest("runwhen/y", "1").unwrap(),
+            Some(a.clone())
+        );
+        assert!(layout.holds_digest("runwhen/y", &a).unwrap());
+        assert!(!layout.holds_digest("runwhen/x", &a).unwrap());
+        let index = layout.index().unwrap();
+        assert_eq!((index.schema_version, index.manifests.len()), (2, 2));
+        assert_eq!(index.media_type.as_deref(), Some(INDEX_MEDIA_TYPE));
+    }
+
+    #[test]
+    fn a_foreign_marker_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("oci-layout"),
+            r#"{"imageLayoutVersion":"2.0.0"}"#,
+        )
+        .unwrap();
+        assert!(Layout::new(dir.path()).init().is_err());
+    }
+}

@@ -270,10 +270,11 @@ pub fn import_summary(records: &[crate::execute::Record], dry_run: bool) -> Stri
         let target = r.target.as_deref().unwrap_or("?");
         let line = match r.action {
             Action::Imported => format!(
-                "imported    {} -> {target} ({}, {:.1}s)",
+                "imported    {} -> {target} ({}, {:.1}s; {})",
                 r.source,
                 human_bytes(r.bytes),
-                r.seconds
+                r.seconds,
+                r.reason
             ),
             Action::WouldImport => format!("would import {} -> {target} ({})", r.source, r.reason),
             Action::UpToDate => format!("up to date  {} = {target}", r.source),

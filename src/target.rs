@@ -20,6 +20,9 @@ pub enum TargetStore {
     },
     /// An OCI layout directory.
     Layout(Layout),
+    /// An Azure Container Registry, read through its listing API: one `_tags` request
+    /// per repository answers every tag's digest and dates.
+    Acr(acr_sync_azure::TagListings),
 }
 
 /// A target read failed.
@@ -41,6 +44,9 @@ impl TargetStore {
     pub fn new(target: &TargetRegistry, client: &Client) -> TargetStore {
         match target {
             TargetRegistry::Layout { dir } => TargetStore::Layout(Layout::new(dir.clone())),
+            TargetRegistry::Acr { login_server, .. } => TargetStore::Acr(
+                acr_sync_azure::TagListings::new(client.clone(), login_server),
+            ),
             other => TargetStore::Registry {
                 client: client.clone(),
                 host: other
@@ -60,6 +66,9 @@ impl TargetStore {
                 Ok(client.head_manifest(&reference).await?.map(|h| h.digest))
             }
             TargetStore::Layout(layout) => Ok(layout.tag_digest(&image.repository, &image.tag)?),
+            TargetStore::Acr(listings) => {
+                Ok(listings.tag_digest(&image.repository, &image.tag).await?)
+            }
         }
     }
 
@@ -79,6 +88,9 @@ impl TargetStore {
                 Ok(client.head_manifest(&reference).await?.is_some())
             }
             TargetStore::Layout(layout) => Ok(layout.holds_digest(repository, digest)?),
+            TargetStore::Acr(listings) => {
+                Ok(listings.holds_digest_or_head(repository, digest).await?)
+            }
         }
     }
 
@@ -96,6 +108,11 @@ impl TargetStore {
             }
             TargetStore::Layout(layout) => {
                 Ok(layout.created(&image.repository, &image.tag, platform)?)
+            }
+            // ACR's listing says when the tag last moved, i.e. when its content arrived:
+            // free, where the image config would cost a manifest and a blob request.
+            TargetStore::Acr(listings) => {
+                Ok(listings.updated(&image.repository, &image.tag).await?)
             }
         }
     }

@@ -118,6 +118,8 @@ pub(crate) enum Access {
     Pull,
     /// Read and write.
     Push,
+    /// Registry-specific actions (ACR's `metadata_read` for its listing API).
+    Actions(&'static str),
 }
 
 /// The token scopes for an operation: `repository:<repo>:pull[,push]`, plus a pull on
@@ -126,6 +128,7 @@ pub(crate) fn scopes(repository: &str, access: Access, mount_from: Option<&str>)
     let actions = match access {
         Access::Pull => "pull",
         Access::Push => "pull,push",
+        Access::Actions(actions) => actions,
     };
     let mut scopes = vec![format!("repository:{repository}:{actions}")];
     if let Some(from) = mount_from.filter(|f| *f != repository) {

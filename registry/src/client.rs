@@ -225,6 +225,32 @@ impl Client {
         }
     }
 
+    /// A registry's own API beside `/v2/` (ACR's `/acr/v1/...`): `GET` of `path` (with its
+    /// query) authenticated like the distribution API, with a token for `actions` on
+    /// `repository`. Returns the body (at most 64 MiB) and the `Link: <...>; rel="next"`
+    /// target, if any. The path is resolved against the registry's base URL, so a `Link`
+    /// target can be passed back as is.
+    pub async fn get_api(
+        &self,
+        registry: &str,
+        repository: &str,
+        path: &str,
+        actions: &'static str,
+    ) -> Result<(Bytes, Option<String>), Error> {
+        let url = self.transport.url_outside_v2(registry, path)?;
+        let what = path.split('?').next().unwrap_or(path).to_string();
+        let mut req = Request::new(Method::GET, registry, repository, url, what);
+        req.access = Access::Actions(actions);
+        req.headers
+            .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let resp = self.transport.send(req).await?;
+        let link = header_str(&resp, header::LINK.as_str()).and_then(next_link);
+        let body = read_body(resp, TAG_PAGE_LIMIT)
+            .await
+            .map_err(|kind| Error::new(registry, Some(repository), kind))?;
+        Ok((body, link))
+    }
+
     /// The image manifest for `platform`: the reference's own manifest when it is not
     /// an index, else the index's child for the platform (attestations skipped).
     pub async fn platform_manifest(

@@ -1,8 +1,12 @@
 //! How a [`Client`](crate::Client) is set up: per-registry TLS, CA and credentials.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
@@ -26,6 +30,11 @@ pub struct ClientConfig {
     /// Blobs up to this size are uploaded with one PUT; larger ones in PATCH chunks of
     /// this size (each chunk is held in memory so that it can be resent).
     pub upload_chunk_size: usize,
+    /// Credentials obtained on demand, keyed like [`ClientConfig::registries`]; they win
+    /// over both the registry's settings and the docker config. This is how an Azure
+    /// Container Registry gets refresh tokens exchanged from Entra ID tokens, which expire
+    /// and so cannot be fixed when the client is made.
+    pub credential_providers: BTreeMap<String, ProvidedCredentials>,
 }
 
 impl Default for ClientConfig {
@@ -37,7 +46,26 @@ impl Default for ClientConfig {
             user_agent: concat!("acr-sync/", env!("CARGO_PKG_VERSION")).to_string(),
             request_timeout: Duration::from_secs(60),
             upload_chunk_size: 16 * 1024 * 1024,
+            credential_providers: BTreeMap::new(),
         }
+    }
+}
+
+/// A source of credentials asked before every request to its registry: it caches what
+/// it can and renews what expires. Errors should name what failed without any secret.
+pub trait CredentialsProvider: Send + Sync {
+    /// The credentials to use now (a user name of `<token>` marks a refresh token,
+    /// exchanged with the registry's token endpoint).
+    fn credentials(&self) -> BoxFuture<'_, Result<Credentials, crate::Error>>;
+}
+
+/// A shared [`CredentialsProvider`], as held in [`ClientConfig::credential_providers`].
+#[derive(Clone)]
+pub struct ProvidedCredentials(pub Arc<dyn CredentialsProvider>);
+
+impl fmt::Debug for ProvidedCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProvidedCredentials(..)")
     }
 }
 

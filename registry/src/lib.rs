@@ -66,7 +66,10 @@ mod server_tests;
 
 pub use blob::{BlobStream, Mount, UploadSession};
 pub use client::Client;
-pub use config::{ClientConfig, Credentials, RegistrySettings, Tls, is_loopback};
+pub use config::{
+    ClientConfig, Credentials, CredentialsProvider, ProvidedCredentials, RegistrySettings, Tls,
+    is_loopback,
+};
 pub use digest::Digest;
 pub use docker_config::docker_config_path;
 pub use error::{Error, ErrorKind};

@@ -144,6 +144,18 @@ impl Transport {
         self.stats.snapshot()
     }
 
+    /// `scheme://api-host/<path>` for `registry`, for APIs beside `/v2/`.
+    pub(crate) fn url_outside_v2(&self, registry: &str, path: &str) -> Result<Url, Error> {
+        let host = self.host(registry)?;
+        host.base.join(path.trim_start_matches('/')).map_err(|e| {
+            Error::new(
+                registry,
+                None,
+                ErrorKind::Config(format!("cannot build a URL for {path:?}: {e}")),
+            )
+        })
+    }
+
     /// `scheme://api-host/v2/<path>` for `registry`.
     pub(crate) fn url(&self, registry: &str, path: &str) -> Result<Url, Error> {
         let host = self.host(registry)?;
@@ -224,8 +236,22 @@ impl Transport {
         Ok(Host { http, base })
     }
 
-    /// The credentials for `registry`: its settings, else the docker config.
+    /// The credentials for `registry`: its provider, else its settings, else the docker
+    /// config.
     async fn credentials(&self, registry: &str) -> Result<Option<Credentials>, Error> {
+        let provider = self
+            .config
+            .credential_providers
+            .get(registry)
+            .or_else(|| self.config.credential_providers.get(api_host(registry)));
+        if let Some(provider) = provider {
+            let found = provider
+                .0
+                .credentials()
+                .await
+                .map_err(|e| e.with_context(registry, None))?;
+            return Ok(Some(found));
+        }
         if let Some(c) = self.settings(registry).and_then(|s| s.credentials.clone()) {
             return Ok(Some(c));
         }

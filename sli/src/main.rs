@@ -16,7 +16,6 @@ use clap::{Args, Parser, Subcommand};
 use acr_sync::check::check;
 use acr_sync::cli::{self, Exit, Format, GlobalArgs};
 use acr_sync::config::Settings;
-use acr_sync::copy::{Copier, CopyOptions};
 use acr_sync::execute::ExecuteOptions;
 use acr_sync::metrics::Metrics;
 use acr_sync::registry::Client;
@@ -161,12 +160,21 @@ async fn check_once(cli: &Cli) -> Exit {
             dry_run: false,
             concurrency: settings.sync.concurrency,
         };
-        let copier = Copier::new(client.clone(), CopyOptions::default());
+        let importer = match cli::importer(
+            &settings,
+            &client,
+            cli::ImporterChoice::Auto,
+            false,
+            "acr-sync-sli",
+        ) {
+            Ok(importer) => importer,
+            Err(exit) => return exit,
+        };
         let format = cli.global.format;
         let (records, _) = cli::import(
             &plan,
             &settings,
-            &copier,
+            &importer,
             &options,
             format,
             None,

@@ -96,6 +96,26 @@ pub struct TargetSection {
     pub registry: Option<String>,
     pub repository_path: Option<String>,
     pub subscription_id: Option<String>,
+    /// Azure settings of an ACR target (`target.acr`).
+    pub acr: Option<AcrSection>,
+}
+
+/// `target.acr`: makes a `host[:port]` target an ACR, and sets where Azure is.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcrSection {
+    /// The registry resource name (needed when the target is not `*.azurecr.*`).
+    pub name: Option<String>,
+    /// `public` (default), `china` or `usgovernment` (also `az cloud` names).
+    pub cloud: Option<String>,
+    /// The resource group; discovered from the registry name when absent.
+    pub resource_group: Option<String>,
+    /// Azure Resource Manager endpoint override.
+    pub arm_endpoint: Option<String>,
+    /// Entra ID authority host override (`AZURE_AUTHORITY_HOST` wins).
+    pub authority_host: Option<String>,
+    /// Managed identity (IMDS) endpoint override.
+    pub imds_endpoint: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,6 +12,7 @@ mod target;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use acr_sync_registry::{ClientConfig, Credentials, Reference, RegistrySettings, Secret, Tls};
 
@@ -51,6 +52,25 @@ pub struct Settings {
     pub output_dir: PathBuf,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Azure: endpoints and the Entra credential, for an ACR target.
+    pub azure: AzureSettings,
+}
+
+/// Azure settings: where the cloud's endpoints are, and the Entra ID credential read from
+/// the environment (`AZURE_CLIENT_ID`...) when the target is an ACR.
+#[derive(Debug, Clone)]
+pub struct AzureSettings {
+    /// Cloud and endpoints (with `AZURE_AUTHORITY_HOST` and `target.acr.*` overrides).
+    pub endpoints: acr_sync_azure::Endpoints,
+    /// The target ACR's resource group, when configured.
+    pub resource_group: Option<String>,
+    /// `AZURE_SUBSCRIPTION_ID` (the Entra identity's subscription): where the target ACR
+    /// is looked for when `target.subscription_id` is not set.
+    pub subscription_id: Option<String>,
+    /// The Entra credential for an ACR target: present when the environment names an
+    /// identity (client secret, workload identity, App Service), or asks for IMDS
+    /// managed identity with `AZURE_CLIENT_ID` or `IMDS_ENDPOINT`.
+    pub credential: Option<Arc<acr_sync_azure::Credential>>,
 }
 
 /// Time limits for registry requests.
@@ -202,6 +222,42 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The ARM importer (`--importer acr-import`) for an ACR target with an Entra
+    /// credential; None otherwise, and then `auto` means the copy engine.
+    ///
+    /// ACR is given source credentials only for the image's own registry: Docker Hub's
+    /// with `USE_DOCKER_AUTH`, else those of `registries:`. The subscription is
+    /// `target.subscription_id`, else `AZURE_SUBSCRIPTION_ID`, else discovered; the
+    /// resource group is `target.acr.resource_group`, else discovered from the name.
+    pub fn acr_importer(&self) -> Option<acr_sync_azure::AcrImporter> {
+        let TargetRegistry::Acr { name, login_server } = &self.target.registry else {
+            return None;
+        };
+        let credential = self.azure.credential.clone()?;
+        let mut sources: BTreeMap<String, Credentials> = self
+            .registries
+            .iter()
+            .filter_map(|(host, r)| Some((host.clone(), r.credentials.clone()?)))
+            .collect();
+        if let Some(hub) = &self.docker_hub {
+            sources.insert(
+                acr_sync_registry::reference::DOCKER_HUB.to_string(),
+                hub.clone(),
+            );
+        }
+        Some(
+            acr_sync_azure::AcrImporter::new(credential, name, login_server)
+                .subscription(
+                    self.target
+                        .subscription_id
+                        .clone()
+                        .or_else(|| self.azure.subscription_id.clone()),
+                )
+                .resource_group(self.azure.resource_group.clone())
+                .source_credentials(sources),
+        )
+    }
+
     /// The registry client's settings: per-registry access, with the Docker Hub
     /// credentials (when enabled) for docker.io only.
     pub fn client_config(&self) -> ClientConfig {
@@ -213,7 +269,25 @@ impl Settings {
                 .credentials = Some(credentials.clone());
         }
         let defaults = ClientConfig::default();
+        let mut credential_providers = BTreeMap::new();
+        if let (TargetRegistry::Acr { login_server, .. }, Some(credential)) =
+            (&self.target.registry, &self.azure.credential)
+        {
+            // Basic credentials configured for the ACR (admin user, repository token) win.
+            let has_basic = registries
+                .get(login_server)
+                .is_some_and(|r| r.credentials.is_some());
+            if !has_basic {
+                credential_providers.insert(
+                    login_server.clone(),
+                    acr_sync_registry::ProvidedCredentials(Arc::new(
+                        acr_sync_azure::AcrCredentials::new(credential.clone(), login_server),
+                    )),
+                );
+            }
+        }
         ClientConfig {
+            credential_providers,
             registries,
             docker_config: acr_sync_registry::docker_config_path(),
             retry: acr_sync_registry::RetryPolicy {
@@ -235,6 +309,7 @@ fn read_text(path: &Path) -> Result<String, ConfigError> {
 
 fn build(file: FileConfig, base: &Path, env: &Env) -> Result<Settings, ConfigError> {
     let target = target(&file, base, env)?;
+    let azure = azure(&file, &target, env)?;
     let sync = SyncSettings {
         enabled: env.bool("SYNC_IMAGES")?.or(file.sync.enabled),
         date_tag: env
@@ -281,6 +356,78 @@ fn build(file: FileConfig, base: &Path, env: &Env) -> Result<Settings, ConfigErr
             .or(file.output_dir)
             .unwrap_or_else(|| PathBuf::from(".")),
         config_file: None,
+        azure,
+    })
+}
+
+/// Cloud, endpoint overrides and the Entra credential. The cloud comes from
+/// `target.acr.cloud`, else the login server's suffix, else public.
+fn azure(file: &FileConfig, target: &Target, env: &Env) -> Result<AzureSettings, ConfigError> {
+    use acr_sync_azure::{Cloud, EndpointKind, Endpoints};
+    let section = file.target.acr.as_ref();
+    let cloud = match section.and_then(|a| a.cloud.as_deref()) {
+        Some(name) => Cloud::parse(name).ok_or_else(|| {
+            ConfigError::invalid(
+                Origin::key("target.acr.cloud"),
+                format!("unknown cloud {name:?}; use public, china or usgovernment"),
+            )
+        })?,
+        None => target
+            .registry
+            .host()
+            .and_then(Cloud::from_login_server)
+            .unwrap_or_default(),
+    };
+    let mut endpoints = Endpoints::for_cloud(cloud);
+    let overrides = [
+        (
+            EndpointKind::Authority,
+            env.get("AZURE_AUTHORITY_HOST")
+                .map(|v| (v.to_string(), Origin::env("AZURE_AUTHORITY_HOST"))),
+            section.and_then(|a| a.authority_host.clone()),
+            "target.acr.authority_host",
+        ),
+        (
+            EndpointKind::ResourceManager,
+            None,
+            section.and_then(|a| a.arm_endpoint.clone()),
+            "target.acr.arm_endpoint",
+        ),
+        (
+            EndpointKind::Imds,
+            env.get("IMDS_ENDPOINT")
+                .map(|v| (v.to_string(), Origin::env("IMDS_ENDPOINT"))),
+            section.and_then(|a| a.imds_endpoint.clone()),
+            "target.acr.imds_endpoint",
+        ),
+    ];
+    for (kind, from_env, from_file, key) in overrides {
+        let chosen = from_env.or_else(|| from_file.map(|v| (v, Origin::key(key))));
+        if let Some((value, origin)) = chosen {
+            let setting = origin.to_string();
+            endpoints = endpoints
+                .with_override(kind, &value, &setting)
+                .map_err(|_| {
+                    ConfigError::invalid(origin, format!("{value:?} is not an http(s) URL"))
+                })?;
+        }
+    }
+    let credential = match &target.registry {
+        TargetRegistry::Acr { .. } => {
+            let lookup = |name: &str| env.get(name).map(str::to_string);
+            let credential = acr_sync_azure::Credential::from_env(&lookup, endpoints.clone());
+            let wanted = credential.kind().is_explicit()
+                || env.get("AZURE_CLIENT_ID").is_some()
+                || env.get("IMDS_ENDPOINT").is_some();
+            wanted.then(|| Arc::new(credential))
+        }
+        _ => None,
+    };
+    Ok(AzureSettings {
+        endpoints,
+        resource_group: section.and_then(|a| a.resource_group.clone()),
+        subscription_id: env.get("AZURE_SUBSCRIPTION_ID").map(str::to_string),
+        credential,
     })
 }
 
@@ -297,10 +444,48 @@ fn target(file: &FileConfig, base: &Path, env: &Env) -> Result<Target, ConfigErr
         }
         (None, None, None) => (None, Origin::key("target.registry")),
     };
-    let registry = match &text {
+    let mut registry = match &text {
         Some(text) => TargetRegistry::parse(text).map_err(|e| ConfigError::invalid(origin, e))?,
         None => TargetRegistry::default_layout(),
     };
+    // A bare ACR name takes the configured cloud's suffix (`myacr` in China is
+    // `myacr.azurecr.cn`); an invalid cloud is reported with the other Azure settings.
+    let cloud = file
+        .target
+        .acr
+        .as_ref()
+        .and_then(|a| a.cloud.as_deref())
+        .and_then(acr_sync_azure::Cloud::parse);
+    if let (Some(cloud), TargetRegistry::Acr { name, login_server }) = (cloud, &mut registry) {
+        if text.as_deref().is_some_and(|t| !t.contains(['.', ':'])) {
+            *login_server = format!("{name}{}", cloud.acr_suffix());
+        }
+    }
+    if let Some(name) = file.target.acr.as_ref().and_then(|a| a.name.as_deref()) {
+        // `target.acr.name` names the resource behind any login server (a private
+        // endpoint's host, a loopback stand-in in tests).
+        let valid =
+            (5..=50).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !valid {
+            return Err(ConfigError::invalid(
+                Origin::key("target.acr.name"),
+                format!("{name:?} is not an ACR name (5 to 50 letters and digits)"),
+            ));
+        }
+        registry = match registry {
+            TargetRegistry::Acr { login_server, .. }
+            | TargetRegistry::Oci { host: login_server } => TargetRegistry::Acr {
+                name: name.to_ascii_lowercase(),
+                login_server,
+            },
+            TargetRegistry::Layout { .. } => {
+                return Err(ConfigError::invalid(
+                    Origin::key("target.acr.name"),
+                    "an OCI layout target is not an ACR; set target.registry to the login server",
+                ));
+            }
+        };
+    }
     let repository_path = env
         .get("REGISTRY_REPOSITORY_PATH")
         .map(str::to_string)

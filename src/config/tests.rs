@@ -238,6 +238,95 @@ fn no_file_means_the_seed_image_set() {
 }
 
 #[test]
+fn an_acr_target_with_azure_settings() {
+    // `target.acr.name` makes a host:port login server an ACR (a private endpoint, a stand-in).
+    let s = load(
+        "target:\n  registry: \"127.0.0.1:5000\"\n  acr: {name: MyAcr01, resource_group: rg, arm_endpoint: \"http://127.0.0.1:6000\"}\n",
+        &[
+            ("AZURE_CLIENT_ID", "id"),
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_SECRET", "very-secret"),
+            ("AZURE_AUTHORITY_HOST", "http://127.0.0.1:6001"),
+            ("AZURE_SUBSCRIPTION_ID", "sub"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        s.target.registry,
+        TargetRegistry::Acr {
+            name: "myacr01".into(),
+            login_server: "127.0.0.1:5000".into()
+        }
+    );
+    assert_eq!(
+        s.azure.endpoints.resource_manager.as_str(),
+        "http://127.0.0.1:6000/"
+    );
+    assert_eq!(
+        s.azure.endpoints.authority_host.as_str(),
+        "http://127.0.0.1:6001/"
+    );
+    assert_eq!(s.azure.resource_group.as_deref(), Some("rg"));
+    assert!(s.azure.credential.is_some());
+    assert!(s.acr_importer().is_some());
+    assert!(
+        s.client_config()
+            .credential_providers
+            .contains_key("127.0.0.1:5000")
+    );
+    assert!(!format!("{s:?}").contains("very-secret"));
+
+    // The cloud follows the login server; no identity in the environment, no provider.
+    let s = load("target: {registry: chinaacr.azurecr.cn}\n", &[]).unwrap();
+    assert_eq!(s.azure.endpoints.cloud, acr_sync_azure::Cloud::China);
+    assert!(s.azure.credential.is_none());
+    assert!(s.acr_importer().is_none());
+    assert!(s.client_config().credential_providers.is_empty());
+
+    // A bare name takes the configured cloud's suffix.
+    let s = load(
+        "target: {registry: govacr, acr: {cloud: AzureUSGovernment}}\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.target.registry.to_string(), "govacr.azurecr.us");
+    assert_eq!(
+        s.azure.endpoints.resource_manager.as_str(),
+        "https://management.usgovcloudapi.net/"
+    );
+
+    // A plain registry gets no Entra credential even when the environment has one.
+    let s = load(
+        "target: {registry: \"registry.internal:5000\"}\n",
+        &[
+            ("AZURE_CLIENT_ID", "id"),
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_SECRET", "x"),
+        ],
+    )
+    .unwrap();
+    assert!(s.azure.credential.is_none());
+
+    for (yaml, key) in [
+        (
+            "target: {registry: myacr, acr: {cloud: mars}}\n",
+            "target.acr.cloud",
+        ),
+        (
+            "target: {registry: \"h:1\", acr: {name: a-b}}\n",
+            "target.acr.name",
+        ),
+        (
+            "target: {registry: myacr, acr: {arm_endpoint: \"ftp://x\"}}\n",
+            "target.acr.arm_endpoint",
+        ),
+    ] {
+        let err = load(yaml, &[]).unwrap_err().to_string();
+        assert!(err.contains(key), "{err}");
+    }
+}
+
+#[test]
 fn code_collection_settings_are_checked_when_read() {
     let text = "codecollections:\n  ref: main\n  images: [a]\n";
     let msg = load(text, &[("REF", "feature/x")]).unwrap_err().to_string();

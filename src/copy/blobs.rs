@@ -123,13 +123,21 @@ impl BlobMover {
         let from = held_in
             .or_else(|| (source.registry() == host).then(|| source.repository().to_string()));
         let mut session = match from {
+            // A refused mount (no read access to `from`, say) only costs the upload.
             Some(from) => match self
                 .client
                 .mount_blob(host, repository, &from, &blob.digest)
-                .await?
+                .await
             {
-                Mount::Mounted => return Ok(Outcome::Mounted),
-                Mount::NotMounted(session) => Some(session),
+                Ok(Mount::Mounted) => return Ok(Outcome::Mounted),
+                Ok(Mount::NotMounted(session)) => Some(session),
+                Err(e) => {
+                    tracing::debug!(
+                        "mounting {} from {from} failed, uploading it: {e}",
+                        blob.digest
+                    );
+                    None
+                }
             },
             None => None,
         };

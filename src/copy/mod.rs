@@ -227,12 +227,18 @@ impl Copier {
                 return Ok(Copied::unchanged(digest.clone()));
             }
         }
-        let top = self.inner.client.get_manifest(source).await?;
-        let top = select::select(top, options.platforms.as_deref())?;
-        if !options.force
-            && (source.digest().is_none() || !whole)
-            && dest.tag_digest().await? == Some(top.digest.clone())
-        {
+        // Otherwise read the source and the target tag at once (the tag only matters
+        // when the digest was not compared above).
+        let compare = !options.force && (source.digest().is_none() || !whole);
+        let (top, existing) = tokio::join!(self.inner.client.get_manifest(source), async {
+            if compare {
+                dest.tag_digest().await
+            } else {
+                Ok(None)
+            }
+        });
+        let top = select::select(top?, options.platforms.as_deref())?;
+        if compare && existing? == Some(top.digest.clone()) {
             return Ok(Copied::unchanged(top.digest));
         }
         let levels = self.children(source, &top).await?;

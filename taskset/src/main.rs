@@ -7,11 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::Utc;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use acr_sync::check::check;
-use acr_sync::cli::{self, Exit, Format, GlobalArgs};
-use acr_sync::copy::{Copier, CopyOptions};
+use acr_sync::cli::{self, Exit, Format, GlobalArgs, ImporterChoice};
 use acr_sync::execute::ExecuteOptions;
 use acr_sync::report;
 
@@ -50,22 +49,11 @@ struct SyncArgs {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: Option<u16>,
     /// How images get into the target
-    #[arg(long, global = true, value_enum, default_value_t = Importer::Auto)]
-    importer: Importer,
+    #[arg(long, global = true, value_enum, default_value_t = ImporterChoice::Auto)]
+    importer: ImporterChoice,
     /// Write a Markdown report to this file
     #[arg(long, global = true, value_name = "PATH")]
     report: Option<PathBuf>,
-}
-
-/// How images get into the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Importer {
-    /// ARM importImage for an ACR target with Azure credentials, copy otherwise
-    Auto,
-    /// ARM importImage (server-side, ACR only)
-    AcrImport,
-    /// Registry-to-registry copy through this machine
-    Copy,
 }
 
 fn main() -> ExitCode {
@@ -84,12 +72,6 @@ fn main() -> ExitCode {
 }
 
 async fn sync(cli: &Cli) -> Exit {
-    if cli.sync.importer == Importer::AcrImport {
-        eprintln!(
-            "{PROGRAM}: --importer acr-import is not available in this build; use --importer copy"
-        );
-        return Exit::Usage;
-    }
     let (settings, client) = match cli::load(&cli.global, PROGRAM) {
         Ok(loaded) => loaded,
         Err(exit) => return exit,
@@ -100,6 +82,16 @@ async fn sync(cli: &Cli) -> Exit {
         eprintln!("{PROGRAM}: --report: {e}");
         return Exit::Usage;
     }
+    let importer = match cli::importer(
+        &settings,
+        &client,
+        cli.sync.importer,
+        cli.sync.force,
+        PROGRAM,
+    ) {
+        Ok(importer) => importer,
+        Err(exit) => return exit,
+    };
     // SYNC_IMAGES=false turns the taskset into a report, as in the seed.
     let dry_run = cli.sync.dry_run || settings.sync.enabled == Some(false);
     let plan = check(&settings, &client, Utc::now()).await;
@@ -110,17 +102,10 @@ async fn sync(cli: &Cli) -> Exit {
             .concurrency
             .map_or(settings.sync.concurrency, usize::from),
     };
-    let copier = Copier::new(
-        client,
-        CopyOptions {
-            force: cli.sync.force,
-            ..CopyOptions::default()
-        },
-    );
     let (records, exit) = cli::import(
         &plan,
         &settings,
-        &copier,
+        &importer,
         &options,
         cli.global.format,
         cli.sync.report.as_deref(),

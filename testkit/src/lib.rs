@@ -15,6 +15,10 @@
 //! - [`ImageBuilder`] / [`IndexBuilder`]: deterministic test images (layers, config, OCI or Docker
 //!   manifests, multi-arch indexes with attestation manifests), built here, never downloaded.
 //! - [`Pusher`]: uploads such images to any harness registry, tags, deletes and reads back.
+//! - [`AzureStandIn`]: the Azure side of an ACR target on one loopback port: Entra ID token
+//!   endpoints (client secret, federated assertion, IMDS, App Service), ARM (subscriptions,
+//!   registries, `importImage` as a long-running operation that really copies into a token-auth
+//!   registry), and ACR's `/oauth2/exchange`, `/oauth2/token`, `/acr/v1/` with `/v2/` proxied.
 //!
 //! # What it is not for
 //! It is not a registry client for production use, and it deliberately does not use the project's
@@ -53,6 +57,7 @@
 //! and stop when dropped.
 #![deny(missing_docs)]
 
+mod azure;
 mod image;
 mod log;
 mod net;
@@ -62,6 +67,7 @@ mod push;
 mod tls;
 mod tokens;
 
+pub use azure::{AzureOptions, AzureRequest, AzureStandIn};
 pub use image::{
     ATTESTATION_REFERENCE_TYPE, Blob, ImageBuilder, IndexBuilder, MEDIA_DOCKER_CONFIG,
     MEDIA_DOCKER_LAYER_GZIP, MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_MANIFEST_LIST, MEDIA_IN_TOTO,
