@@ -303,18 +303,11 @@ impl Layout {
         self.write_atomically(&path, &bytes)
     }
 
-    /// Writes `path` through a temporary file in the same directory and a rename.
     fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
-        let io = |source| LayoutError::Io {
+        crate::atomic::write(path, bytes).map_err(|source| LayoutError::Io {
             path: path.to_path_buf(),
             source,
-        };
-        let dir = path.parent().unwrap_or(&self.dir);
-        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        temp.write_all(bytes).map_err(io)?;
-        temp.as_file().sync_all().map_err(io)?;
-        temp.persist(path).map_err(|e| io(e.error))?;
-        Ok(())
+        })
     }
 
     fn manifest(&self, digest: &Digest, media_type: &str) -> Result<Manifest, LayoutError> {

@@ -12,6 +12,7 @@
 
 pub use acr_sync_registry as registry;
 
+pub mod atomic;
 pub mod charts;
 pub mod check;
 pub mod cli;

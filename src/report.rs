@@ -2,11 +2,11 @@
 //! summary whose last line is the count, and one JSON document for `--format json`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::atomic;
 use crate::config::TargetRegistry;
 use crate::plan::{Category, Plan, PlanEntry, Status, TargetImage};
 
@@ -145,46 +145,20 @@ pub fn write_atomically(path: &Path, value: &serde_json::Value) -> Result<(), Wr
     write_bytes_atomically(path, &text)
 }
 
-/// Checks up front that `path` can be written (its directory exists and takes a new
-/// file), so that a run can refuse to start rather than fail after it changed things.
+/// Checks up front that `path` can be written (see [`atomic::check_writable`]).
 pub fn check_writable(path: &Path) -> Result<(), WriteError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    tempfile::Builder::new()
-        .prefix(".acr-sync")
-        .tempfile_in(dir)
-        .map(drop)
-        .map_err(|source| WriteError {
-            path: path.to_path_buf(),
-            source,
-        })
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory, renamed over
-/// it. The file is readable by all (0644), as output files are read by other users
-/// (node_exporter, a helm-update job), and it never holds a secret.
-pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    use std::os::unix::fs::PermissionsExt;
-    let err = |source| WriteError {
+    atomic::check_writable(path).map_err(|source| WriteError {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".acr-sync")
-        .suffix(".tmp")
-        .permissions(std::fs::Permissions::from_mode(0o644))
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    })
+}
+
+/// Writes `bytes` to `path` atomically and readable by all (see [`atomic::write`]).
+pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    atomic::write(path, bytes).map_err(|source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The readable summary; its last line is the outdated count alone.

@@ -518,3 +518,27 @@ async fn an_unreachable_registry_is_named() {
     assert!(matches!(err.kind(), ErrorKind::Unreachable { .. }), "{err}");
     assert!(err.to_string().contains(&host), "{err}");
 }
+
+#[tokio::test]
+async fn credentials_are_never_sent_to_a_plain_http_realm_of_an_https_registry() {
+    let opts = TokenServerOptions::new().user(TokenUser::new("writer", "pw-writer"));
+    let reg = Registry::start(RegistryOptions::token(opts).tls()).await;
+    let settings = RegistrySettings {
+        tls: Tls::Enabled,
+        ca_pem: reg.ca_pem().map(str::to_string),
+        credentials: Some(Credentials::new("writer", "pw-writer")),
+    };
+    let client = Client::new(config(&reg.host(), settings)).unwrap();
+    let err = client
+        .head_manifest(&reference(&reg.host(), "team/app:v1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Credentials(_)), "{err}");
+    assert!(err.to_string().contains("not HTTPS"), "{err}");
+    let tokens = reg.token_server().unwrap();
+    assert!(
+        tokens.requests().iter().all(|r| r.user.is_none()),
+        "{:?}",
+        tokens.requests()
+    );
+}

@@ -177,7 +177,7 @@ impl fmt::Display for ErrorKind {
                 message,
             } => write!(
                 f,
-                "HTTP 401 Unauthorized{}: the registry requires credentials (or the repository does not exist); configure credentials for this registry",
+                "HTTP 401 Unauthorized{}: the registry requires credentials (or the repository does not exist); give them in the config (`registries.\"<host>\".username` with `password_env`), with `docker login`, or for docker.io with USE_DOCKER_AUTH and DOCKER_USERNAME/DOCKER_TOKEN",
                 paren(message)
             ),
             ErrorKind::Forbidden { message } => write!(

@@ -466,6 +466,19 @@ impl Transport {
                 )),
             )
         })?;
+        // A registry reached over HTTPS that points its challenge at plain HTTP would have
+        // our credentials sent in clear text: refuse, unless the user already chose plain
+        // HTTP for the registry itself (loopback, `tls: disabled`).
+        if creds.is_some() && realm_url.scheme() != "https" && host.base.scheme() == "https" {
+            return Err(self.err(
+                req,
+                ErrorKind::Credentials(format!(
+                    "the registry asks for credentials at {}://{}, which is not HTTPS; they were not sent",
+                    realm_url.scheme(),
+                    realm_url.host_str().unwrap_or("?")
+                )),
+            ));
+        }
         let mut url = realm_url.clone();
         {
             let mut query = url.query_pairs_mut();
@@ -490,7 +503,16 @@ impl Transport {
                 None => host.http.get(url.clone()),
             }
             .timeout(self.config.request_timeout);
-            let (kind, retry_after) = match builder.send().await {
+            let method = match creds {
+                Some(c) if c.username == IDENTITY_TOKEN_USER => "POST",
+                _ => "GET",
+            };
+            // Token requests count under the registry too: Docker Hub's auth.docker.io
+            // traffic is part of what a run costs.
+            let sent = builder.send().await;
+            let code = sent.as_ref().ok().map(|r| r.status().as_u16());
+            self.stats.record(&req.registry, method, code);
+            let (kind, retry_after) = match sent {
                 Err(e) => (transport_error_kind(&e), None),
                 Ok(resp) if resp.status().is_success() => {
                     let body = resp
