@@ -18,6 +18,9 @@
 //!   Several images of one configured repository (a rule with `latest: N`) share a series:
 //!   it reads 1 when any of them is outdated, and their largest lag.
 //! - `images_outdated` counts images (tags), like the last line of the one-shot summary.
+//!   It, `images_check_failed` and the `image_*` series are absent until a check has
+//!   returned a plan: a check that could not run at all (a timeout) knows nothing, and the
+//!   SLI must never read 0 before anything has been checked.
 //! - An image that could not be checked keeps the verdict and lag of its last check, never
 //!   reads 0 as if up to date, and reads 1 in `image_check_failed`; one never checked
 //!   successfully has no `image_outdated` series until it is. Each such image counts once in
@@ -36,7 +39,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use prometheus::{
-    Encoder, Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use acr_sync_registry::RegistryStats;
@@ -47,6 +50,9 @@ use crate::resolve::Placement;
 
 /// The `Content-Type` of the exposition: Prometheus text format 0.0.4.
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
+
+/// The label values of a family without labels.
+const NO_LABELS: [&str; 0] = [];
 
 /// Making or encoding the metrics failed.
 #[derive(Debug, thiserror::Error)]
@@ -135,12 +141,16 @@ struct State {
     images: BTreeMap<ImageKey, ImageState>,
     /// Request counts already added to `registry_requests_total`, per (registry, method, code).
     requests_seen: BTreeMap<(String, String, String), u64>,
+    /// A check has returned a plan: until then the image counts are unknown, not 0.
+    planned: bool,
 }
 
 /// The metric families, registered in `registry`.
 struct Families {
-    images_outdated: IntGauge,
-    images_check_failed: IntGauge,
+    /// No labels: a vector only so that it has no sample until a plan is known.
+    images_outdated: IntGaugeVec,
+    /// Likewise.
+    images_check_failed: IntGaugeVec,
     image_outdated: IntGaugeVec,
     image_check_failed: IntGaugeVec,
     image_lag_seconds: GaugeVec,
@@ -191,14 +201,20 @@ impl Families {
     fn new(registry: &Registry) -> Result<Families, prometheus::Error> {
         let image = &["category", "source", "target"];
         let f = Families {
-            images_outdated: IntGauge::with_opts(opts(
-                "images_outdated",
-                "Upstream images (tags) that the target registry lacks: the SLI value. Images that could not be checked keep their last known state.",
-            ))?,
-            images_check_failed: IntGauge::with_opts(opts(
-                "images_check_failed",
-                "Images or sources that could not be checked in the last check.",
-            ))?,
+            images_outdated: IntGaugeVec::new(
+                opts(
+                    "images_outdated",
+                    "Upstream images (tags) that the target registry lacks: the SLI value. Images that could not be checked keep their last known state; absent until a check has returned a plan.",
+                ),
+                &[],
+            )?,
+            images_check_failed: IntGaugeVec::new(
+                opts(
+                    "images_check_failed",
+                    "Images or sources that could not be checked in the last check; absent until a check has returned a plan.",
+                ),
+                &[],
+            )?,
             image_outdated: IntGaugeVec::new(
                 opts(
                     "image_outdated",
@@ -340,7 +356,11 @@ impl Metrics {
                 .with_label_values(&[failure.stage.as_str()])
                 .inc();
         }
-        self.families.images_check_failed.set(plan.failed() as i64);
+        state.planned = true;
+        self.families
+            .images_check_failed
+            .with_label_values(&NO_LABELS)
+            .set(plan.failed() as i64);
         self.families
             .checks_total
             .with_label_values(&[result.as_str()])
@@ -358,7 +378,7 @@ impl Metrics {
     }
 
     /// Takes in a check that produced nothing: every image keeps its last known state and is
-    /// marked as not checked.
+    /// marked as not checked. Before any plan, the image counts and series stay absent.
     pub fn record_failed_check(&self, failure: CheckFailure, duration: Duration) {
         let mut state = self.lock();
         for image in state.images.values_mut() {
@@ -375,9 +395,13 @@ impl Metrics {
         self.families
             .check_duration_seconds
             .set(duration.as_secs_f64());
-        self.families
-            .images_check_failed
-            .set(state.images.len() as i64);
+        // Nothing known before this either: the counts stay absent rather than read 0.
+        if state.planned {
+            self.families
+                .images_check_failed
+                .with_label_values(&NO_LABELS)
+                .set(state.images.len() as i64);
+        }
         self.publish_images(&state);
     }
 
@@ -484,7 +508,11 @@ impl Metrics {
                 .with_label_values(&[source, target])
                 .set(lag);
         }
-        f.images_outdated.set(total as i64);
+        if state.planned {
+            f.images_outdated
+                .with_label_values(&NO_LABELS)
+                .set(total as i64);
+        }
     }
 }
 

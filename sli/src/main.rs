@@ -26,7 +26,8 @@ use chrono::Utc;
 #[command(
     name = "acr-sync-sli",
     version,
-    about = "Count the upstream images a private registry lacks"
+    about = "Count the upstream images a private registry lacks",
+    after_help = "Environment (one-shot --pushgateway):\n  PUSHGATEWAY_USERNAME, PUSHGATEWAY_PASSWORD  basic-auth credentials for the Pushgateway;\n                                              never put them in the --pushgateway URL"
 )]
 struct Cli {
     #[command(flatten)]
@@ -53,7 +54,9 @@ struct CheckArgs {
     /// One-shot: also write the metrics to this file (atomically), for node_exporter's textfile collector (name it *.prom)
     #[arg(long, global = true, value_name = "PATH")]
     textfile: Option<PathBuf>,
-    /// One-shot: also push the metrics to this Pushgateway (PUT: the job's group is replaced)
+    /// One-shot: also push the metrics to this Pushgateway (PUT: the job's group is replaced).
+    /// Basic auth comes from PUSHGATEWAY_USERNAME and PUSHGATEWAY_PASSWORD; a URL with a
+    /// password in it is refused
     #[arg(long, global = true, value_name = "URL")]
     pushgateway: Option<String>,
     /// The Pushgateway job name
@@ -130,25 +133,42 @@ async fn serve_command(cli: &Cli, args: &ServeArgs) -> Exit {
 }
 
 async fn check_once(cli: &Cli) -> Exit {
-    // A bad URL is a usage error, found before any registry is asked anything.
+    // What can be found wrong before any registry is asked anything is found now, while
+    // exit 1 still means that nothing was done: the Pushgateway URL and credentials, the
+    // textfile's directory and, once the settings are known, OUTPUT_DIR.
     let push = match &cli.check.pushgateway {
-        Some(url) => match outputs::PushTarget::new(url, &cli.check.push_job) {
-            Ok(target) => Some(target),
-            Err(e) => {
-                eprintln!("acr-sync-sli: {e}");
-                return Exit::Usage;
+        Some(url) => {
+            let target = outputs::PushCredentials::from_env().and_then(|credentials| {
+                outputs::PushTarget::new(url, &cli.check.push_job, credentials)
+            });
+            match target {
+                Ok(target) => Some(target),
+                Err(e) => {
+                    eprintln!("acr-sync-sli: {e}");
+                    return Exit::Usage;
+                }
             }
-        },
+        }
         None => None,
     };
+    if let Some(Err(e)) = cli.check.textfile.as_deref().map(outputs::check_textfile) {
+        eprintln!("acr-sync-sli: {e}");
+        return Exit::Usage;
+    }
     let (settings, client) = match cli::load(&cli.global, "acr-sync-sli") {
         Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
+    if let Err(e) = outputs::check_writable_dir(&settings.output_dir) {
+        eprintln!("acr-sync-sli: OUTPUT_DIR (output_dir): {e}");
+        return Exit::Usage;
+    }
     let started = Instant::now();
     let plan = check(&settings, &client, Utc::now()).await;
     let duration = started.elapsed();
     let target = &settings.target;
+    // Written before any import: when this fails nothing has been changed (exit 1), and
+    // SYNC_IMAGES never imports what the files do not list.
     if let Err(e) = report::write_files(&plan, &target.registry, &settings.output_dir) {
         eprintln!("acr-sync-sli: {e}");
         return Exit::Usage;
@@ -203,22 +223,26 @@ async fn check_once(cli: &Cli) -> Exit {
             println!("{doc:#}")
         }
     }
+    // The check is done and reported (and imports may have run): a metric output failing
+    // now is a partial result, exit 2, never a usage error.
+    let mut outputs_failed = false;
     if cli.check.textfile.is_some() || push.is_some() {
-        let sent = send_metrics(cli, push.as_ref(), &settings, &client, &plan, duration).await;
-        if let Err(e) = sent {
+        let errors = send_metrics(cli, push.as_ref(), &settings, &client, &plan, duration).await;
+        for e in &errors {
             eprintln!("acr-sync-sli: {e}");
-            return Exit::Usage;
         }
+        outputs_failed = !errors.is_empty();
     }
     let imports_failed = imports.iter().flatten().any(|r| r.is_failure());
-    if plan.is_complete() && !imports_failed {
+    if plan.is_complete() && !imports_failed && !outputs_failed {
         Exit::Done
     } else {
         Exit::Partial
     }
 }
 
-/// The metrics of this one check, to the textfile and the Pushgateway that were asked for.
+/// The metrics of this one check, to the textfile and the Pushgateway that were asked for;
+/// the errors of those that failed (one failing does not stop the other).
 async fn send_metrics(
     cli: &Cli,
     push: Option<&outputs::PushTarget>,
@@ -226,17 +250,23 @@ async fn send_metrics(
     client: &Client,
     plan: &acr_sync::plan::Plan,
     duration: Duration,
-) -> Result<(), String> {
-    let metrics =
-        Metrics::new(env!("CARGO_PKG_VERSION"), &settings.target).map_err(|e| e.to_string())?;
-    metrics.record_check(plan, duration, Utc::now());
-    metrics.record_registry_stats(&client.stats());
-    let exposition = metrics.encode().map_err(|e| e.to_string())?;
+) -> Vec<String> {
+    let exposition =
+        Metrics::new(env!("CARGO_PKG_VERSION"), &settings.target).and_then(|metrics| {
+            metrics.record_check(plan, duration, Utc::now());
+            metrics.record_registry_stats(&client.stats());
+            metrics.encode()
+        });
+    let exposition = match exposition {
+        Ok(text) => text,
+        Err(e) => return vec![e.to_string()],
+    };
+    let mut errors = Vec::new();
     if let Some(path) = &cli.check.textfile {
-        outputs::write_textfile(path, &exposition)?;
+        errors.extend(outputs::write_textfile(path, &exposition).err());
     }
     if let Some(target) = push {
-        target.push(exposition).await?;
+        errors.extend(target.push(exposition).await.err());
     }
-    Ok(())
+    errors
 }

@@ -8,8 +8,11 @@
 //! needs a restart. Serve never imports, whatever `SYNC_IMAGES` says.
 //!
 //! Endpoints: `GET /metrics` (text format 0.0.4), `GET /healthz` (200 while the process
-//! serves), `GET /readyz` (503 until the first check has ended, 200 after, whatever its
-//! result: failures are in the metrics, which is where they belong).
+//! serves), `GET /readyz` (503 until a check has finished with a plan, 200 after, whatever
+//! that plan says: failures are in the metrics, which is where they belong). A check that
+//! timed out produced no plan, so it does not make the exporter ready, and until one has,
+//! `acr_sync_images_outdated` and the `image_*` series are absent: the SLI never reads 0
+//! when nothing has been checked.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +49,7 @@ pub struct Options {
 /// What the HTTP handlers and the check loop share.
 struct Shared {
     metrics: Metrics,
+    /// A check has finished with a plan (a timeout does not count).
     ready: AtomicBool,
 }
 
@@ -144,18 +148,23 @@ async fn check_once(shared: &Shared, settings: &Settings, client: &Client, limit
                 plan.failed(),
                 elapsed.as_secs_f64()
             );
+            shared.ready.store(true, Ordering::Release);
         }
         Err(_) => {
             shared
                 .metrics
                 .record_failed_check(CheckFailure::Timeout, started.elapsed());
+            let kept = if shared.ready.load(Ordering::Acquire) {
+                "the metrics keep the last values"
+            } else {
+                "no check has finished yet, so there is no SLI value and /readyz stays 503"
+            };
             eprintln!(
-                "acr-sync-sli: check error: abandoned after {limit:?} (--check-timeout); the metrics keep the last values"
+                "acr-sync-sli: check error: abandoned after {limit:?} (--check-timeout); {kept}"
             );
         }
     }
     shared.metrics.record_registry_stats(&client.stats());
-    shared.ready.store(true, Ordering::Release);
 }
 
 /// The name of the signal that asked to stop.
@@ -201,7 +210,7 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "the first check has not finished yet\n",
+            "no check has finished yet\n",
         )
             .into_response()
     }

@@ -292,17 +292,23 @@ async fn a_check_slower_than_its_limit_is_abandoned_and_counted() {
         !text.contains("acr_sync_image_outdated{"),
         "nothing known, nothing claimed: {text}"
     );
-    assert_eq!(
-        get(&format!("{}/readyz", sli.base_url)).await.unwrap().0,
-        200,
-        "a check has ended"
-    );
+    // The SLI is unknown, not 0: no sample at all, and not ready.
+    assert_eq!(sample(&text, "acr_sync_images_outdated"), None, "{text}");
+    assert!(!text.contains("acr_sync_images_outdated "), "{text}");
+    assert!(!text.contains("acr_sync_image_"), "{text}");
+    let (code, body) = get(&format!("{}/readyz", sli.base_url)).await.unwrap();
+    assert_eq!(code, 503, "only timeouts so far: {body}");
 
-    // Faster again: the next check succeeds.
+    // Faster again: the next check succeeds, and both appear.
     proxy.clear();
     sli.metrics_until("a check succeeds after the slow ones", WAIT, |m| {
         sample(m, r#"acr_sync_checks_total{result="success"}"#) >= Some(1.0)
             && sample(m, "acr_sync_images_outdated") == Some(1.0)
     })
     .await;
+    assert_eq!(
+        get(&format!("{}/readyz", sli.base_url)).await.unwrap().0,
+        200,
+        "a check has returned a plan"
+    );
 }

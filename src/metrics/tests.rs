@@ -393,3 +393,63 @@ fn registry_counters_add_what_the_client_counted_since_last_time() {
         Some(90.0)
     );
 }
+
+#[test]
+fn nothing_is_claimed_about_images_before_a_check_returns_a_plan() {
+    let m = metrics();
+    let text = m.encode().unwrap();
+    assert_eq!(value(&text, "acr_sync_images_outdated"), None, "{text}");
+    assert_eq!(value(&text, "acr_sync_images_check_failed"), None, "{text}");
+
+    // The first check times out: counted, but the SLI is still unknown, not 0.
+    m.record_failed_check(CheckFailure::Timeout, Duration::from_secs(3));
+    let text = m.encode().unwrap();
+    assert_eq!(value(&text, "acr_sync_images_outdated"), None, "{text}");
+    assert_eq!(value(&text, "acr_sync_images_check_failed"), None, "{text}");
+    assert!(!text.contains("acr_sync_image_"), "{text}");
+    assert!(!text.contains("# HELP acr_sync_images_outdated "), "{text}");
+    assert_eq!(
+        value(&text, r#"acr_sync_check_errors_total{stage="timeout"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&text, r#"acr_sync_checks_total{result="error"}"#),
+        Some(1.0)
+    );
+
+    // A plan comes: the SLI appears, and a later timeout keeps it.
+    m.record_check(
+        &plan(vec![outdated("upstream.example/images/cc-a:main-1111111")]),
+        Duration::ZERO,
+        ended(),
+    );
+    let text = m.encode().unwrap();
+    assert_eq!(
+        value(&text, "acr_sync_images_outdated"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(value(&text, "acr_sync_images_check_failed"), Some(0.0));
+    assert!(
+        text.contains("# TYPE acr_sync_images_outdated gauge"),
+        "{text}"
+    );
+    m.record_failed_check(CheckFailure::Timeout, Duration::from_secs(3));
+    let text = m.encode().unwrap();
+    assert_eq!(
+        value(&text, "acr_sync_images_outdated"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(value(&text, "acr_sync_images_check_failed"), Some(1.0));
+
+    // An empty plan (nothing configured) is a plan: the SLI reads 0, truthfully.
+    let m = metrics();
+    m.record_check(&plan(vec![]), Duration::ZERO, ended());
+    let text = m.encode().unwrap();
+    assert_eq!(
+        value(&text, "acr_sync_images_outdated"),
+        Some(0.0),
+        "{text}"
+    );
+}

@@ -235,3 +235,37 @@ fn usage_errors_exit_1() {
         assert_eq!(out.status.code(), Some(0), "{args:?}");
     }
 }
+
+#[tokio::test]
+async fn progress_is_drawn_on_a_terminal_only() {
+    let (up, _, _) = upstream().await;
+    let target = Registry::start(RegistryOptions::anonymous()).await;
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &up.host(), &target.host());
+
+    // A pipe: no progress line.
+    let out = taskset(dir.path(), &["--dry-run"], &[]);
+    assert!(
+        !text(&out.stderr).contains("images,"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A terminal (util-linux `script` gives the command a pty): the progress line shows.
+    let binary = env!("CARGO_BIN_EXE_acr-sync-taskset");
+    let out = Command::new("script")
+        .args(["-qec", &format!("{binary} sync"), "/dev/null"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .output()
+        .expect("script (util-linux) runs");
+    let screen = text(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("images,"),
+        "no progress line on a terminal: {screen:?}"
+    );
+    assert!(screen.contains("2 imported"), "{screen}");
+}
