@@ -28,7 +28,15 @@ pub(crate) fn parse_challenges(header: &str) -> Vec<Challenge> {
     let mut out: Vec<Challenge> = Vec::new();
     loop {
         p.skip_separators();
-        let Some(token) = p.token() else { break };
+        let Some(token) = p.token() else {
+            // A stray `=` or quote where a token belongs: skip it rather than lose the
+            // challenges after it.
+            if p.peek().is_none() {
+                break;
+            }
+            p.pos += 1;
+            continue;
+        };
         p.skip_spaces();
         if p.peek() == Some('=') {
             // `name=value` continues the current challenge's parameters.
@@ -90,7 +98,16 @@ impl Parser {
 
     fn value(&mut self) -> String {
         if self.peek() != Some('"') {
-            return self.token().unwrap_or_default();
+            // An unquoted value runs to the next separator and may hold `=` (a URL's
+            // query, or the padding of a token68 read as `name=value`).
+            let start = self.pos;
+            while let Some(c) = self.peek() {
+                if c == ',' || c == ' ' || c == '\t' {
+                    break;
+                }
+                self.pos += 1;
+            }
+            return self.chars[start..self.pos].iter().collect();
         }
         self.pos += 1;
         let mut value = String::new();
@@ -259,6 +276,34 @@ mod tests {
         assert_eq!(parse_challenges("Basic")[0].scheme, "basic");
         // Garbage never panics.
         for junk in ["\"", "=", "a=\"unterminated", ",,,", "Bearer realm=\"x\\"] {
+            let _ = parse_challenges(junk);
+        }
+    }
+
+    #[test]
+    fn token68_and_unquoted_values_with_equals_keep_later_challenges() {
+        let c = parse_challenges(
+            r#"Negotiate abc==, Bearer realm="https://auth.example/token",service="svc""#,
+        );
+        let bearer = c.iter().find(|c| c.scheme == "bearer").expect("bearer");
+        assert_eq!(bearer.params["realm"], "https://auth.example/token");
+        assert_eq!(bearer.params["service"], "svc");
+        assert_eq!(c[0].scheme, "negotiate");
+
+        let c = parse_challenges("Negotiate YIIB+w==,Bearer realm=https://a/t?x=1,service=s");
+        let bearer = c.iter().find(|c| c.scheme == "bearer").expect("bearer");
+        assert_eq!(bearer.params["realm"], "https://a/t?x=1");
+        assert_eq!(bearer.params["service"], "s");
+
+        let c = parse_challenges(r#"Basic realm=a=b, Bearer realm="r""#);
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(c[0].params["realm"], "a=b");
+        assert_eq!(c[1].params["realm"], "r");
+
+        // A stray `=` or quote does not end the parse.
+        let c = parse_challenges(r#"= "x", Bearer realm="r""#);
+        assert_eq!(c.last().unwrap().params["realm"], "r");
+        for junk in ["==", "a==", "Negotiate =", "x = = y"] {
             let _ = parse_challenges(junk);
         }
     }

@@ -12,6 +12,9 @@ use crate::digest::{Digest, Hasher};
 use crate::error::{Error, ErrorKind};
 use crate::transport::transport_error_kind;
 
+/// A callback seeing every chunk of a [`BlobStream`].
+type OnChunk = Box<dyn FnMut(&Bytes) + Send>;
+
 /// A blob being downloaded: a stream of chunks that hashes what passes through and ends
 /// with an error instead of a clean end when the content does not match its digest.
 /// Nothing is buffered beyond the chunk in hand.
@@ -23,6 +26,7 @@ pub struct BlobStream {
     received: u64,
     registry: String,
     repository: String,
+    on_chunk: Option<OnChunk>,
 }
 
 impl BlobStream {
@@ -45,7 +49,15 @@ impl BlobStream {
             received: 0,
             registry: registry.to_string(),
             repository: repository.to_string(),
+            on_chunk: None,
         }
+    }
+
+    /// Calls `f` with every chunk as it passes (to count progress), keeping the stream a
+    /// `BlobStream` so that it can go to [`Client::upload_verified`](crate::Client::upload_verified).
+    pub fn on_chunk(mut self, f: impl FnMut(&Bytes) + Send + 'static) -> BlobStream {
+        self.on_chunk = Some(Box::new(f));
+        self
     }
 
     /// The size the registry announced (`Content-Length`), if it did.
@@ -114,6 +126,9 @@ impl Stream for BlobStream {
                 self.received += chunk.len() as u64;
                 if let Some(h) = self.hasher.as_mut() {
                     h.update(&chunk);
+                }
+                if let Some(f) = self.on_chunk.as_mut() {
+                    f(&chunk);
                 }
                 Poll::Ready(Some(Ok(chunk)))
             }

@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
-use futures::{Stream, StreamExt as _};
+use futures::{Stream, StreamExt as _, TryFutureExt as _};
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Method, Response};
 
 use crate::auth::Access;
 use crate::blob::{BlobStream, Mount, UploadSession};
 use crate::config::ClientConfig;
-use crate::digest::Digest;
+use crate::digest::{Digest, Hasher};
 use crate::error::{Error, ErrorKind};
 use crate::manifest::{
     MANIFEST_ACCEPT, Manifest, ManifestHead, Platform, config_created, detect_media_type,
@@ -430,8 +430,11 @@ impl Client {
     /// Uploads a blob into an open session (see [`Client::put_blob`]).
     ///
     /// Each chunk is held in memory, so a chunk whose sending fails before the registry
-    /// saw it is resent; a failure after that ends the upload with an error, and the
-    /// caller starts a new one (uploads are idempotent by digest).
+    /// saw it is resent; a failure after that, or an error status for a chunk, ends the
+    /// upload with an error ([`ErrorKind::UploadRestart`] for a status; see
+    /// [`Error::is_transient`]), and the caller starts a new one (uploads are
+    /// idempotent by digest). The next chunk is read from `body` while the current one
+    /// is sent, so at most two chunks are held in memory.
     pub async fn upload<S>(
         &self,
         session: UploadSession,
@@ -442,54 +445,95 @@ impl Client {
     where
         S: Stream<Item = Result<Bytes, Error>> + Send,
     {
+        self.upload_chunks(session, digest, size, body, Some(digest.verifier()))
+            .await
+    }
+
+    /// Like [`Client::upload`], for a blob streamed from a registry: the [`BlobStream`]
+    /// hashes its content already and ends with an error instead of a clean end when it
+    /// does not match its digest, so the content is not hashed a second time. The
+    /// upload is abandoned before its closing PUT on that error, as on any other.
+    pub async fn upload_verified(
+        &self,
+        session: UploadSession,
+        size: u64,
+        body: BlobStream,
+    ) -> Result<(), Error> {
+        let digest = body.digest().clone();
+        self.upload_chunks(session, &digest, size, body, None).await
+    }
+
+    /// The upload itself; `hasher` is None when `body` verifies itself.
+    async fn upload_chunks<S>(
+        &self,
+        session: UploadSession,
+        digest: &Digest,
+        size: u64,
+        body: S,
+        hasher: Option<Hasher>,
+    ) -> Result<(), Error>
+    where
+        S: Stream<Item = Result<Bytes, Error>> + Send,
+    {
         let UploadSession {
             registry,
             repository,
             mut location,
         } = session;
-        let chunk_size = self.transport.config().upload_chunk_size.max(1);
-        let mut body = std::pin::pin!(body);
-        let mut hasher = digest.verifier();
-        let mut buffer = BytesMut::new();
+        let mut reader = ChunkReader {
+            body: std::pin::pin!(body),
+            hasher,
+            pending: None,
+            ended: false,
+            chunk_size: self.transport.config().upload_chunk_size.max(1),
+        };
+        let mut buffer = match reader.next_chunk().await {
+            Ok(b) => b,
+            Err(e) => {
+                self.abandon(&registry, &repository, &location).await;
+                return Err(e);
+            }
+        };
         let mut sent: u64 = 0;
-        let mut ended = false;
-        loop {
-            // Read one byte past a chunk, so that a blob of exactly one chunk goes in one PUT.
-            while !ended && buffer.len() <= chunk_size {
-                match body.next().await {
-                    Some(Ok(chunk)) => {
-                        hasher.update(&chunk);
-                        buffer.extend_from_slice(&chunk);
-                    }
-                    Some(Err(e)) => {
-                        self.abandon(&registry, &repository, &location).await;
-                        return Err(e);
-                    }
-                    None => ended = true,
+        // A chunk followed by more data goes in a PATCH, sent while the next chunk is
+        // read; the last one (the only one for a small blob) goes in the closing PUT.
+        while reader.has_more() {
+            let chunk = Bytes::from(std::mem::take(&mut buffer));
+            let len = chunk.len() as u64;
+            enum Failed {
+                Send(Error),
+                Read(Error),
+            }
+            let send = self
+                .patch(&registry, &repository, &location, sent, chunk)
+                .map_err(Failed::Send);
+            let read = reader.next_chunk().map_err(Failed::Read);
+            match futures::future::try_join(send, read).await {
+                Ok((next, next_chunk)) => {
+                    location = next;
+                    buffer = next_chunk;
+                    sent += len;
+                }
+                Err(Failed::Send(e)) => return Err(e),
+                Err(Failed::Read(e)) => {
+                    self.abandon(&registry, &repository, &location).await;
+                    return Err(e);
                 }
             }
-            if ended && buffer.len() <= chunk_size {
-                break;
-            }
-            let chunk = buffer.split_to(chunk_size).freeze();
-            location = self
-                .patch(&registry, &repository, &location, sent, chunk.clone())
-                .await?;
-            sent += chunk.len() as u64;
         }
         let total = sent + buffer.len() as u64;
-        let actual = hasher.finish();
-        if actual != *digest || total != size {
+        let actual = reader.hasher.take().map(Hasher::finish);
+        let mismatch = actual.filter(|a| a != digest);
+        if mismatch.is_some() || total != size {
             self.abandon(&registry, &repository, &location).await;
-            let kind = if actual != *digest {
-                ErrorKind::DigestMismatch {
+            let kind = match mismatch {
+                Some(actual) => ErrorKind::DigestMismatch {
                     expected: digest.clone(),
                     actual,
-                }
-            } else {
-                ErrorKind::InvalidResponse(format!(
+                },
+                None => ErrorKind::InvalidResponse(format!(
                     "blob {digest}: got {total} bytes to upload, expected {size}"
-                ))
+                )),
             };
             return Err(Error::new(&registry, Some(&repository), kind));
         }
@@ -508,8 +552,12 @@ impl Client {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         );
-        req.body = Body::Bytes(buffer.freeze());
-        let resp = self.transport.send(req).await?;
+        req.body = Body::Bytes(Bytes::from(buffer));
+        let resp = self
+            .transport
+            .send(req)
+            .await
+            .map_err(|e| e.into_upload_restart(false))?;
         match header_digest(&resp) {
             Some(said) if said != *digest => Err(Error::new(
                 &registry,
@@ -523,7 +571,9 @@ impl Client {
         }
     }
 
-    /// Sends one chunk; returns the next upload location.
+    /// Sends one chunk; returns the next upload location. The chunk is resent only if
+    /// it never reached the registry; an error status ends the upload with
+    /// [`ErrorKind::UploadRestart`].
     async fn patch(
         &self,
         registry: &str,
@@ -550,7 +600,11 @@ impl Client {
             req.headers.insert(header::CONTENT_RANGE, range);
         }
         req.body = Body::Bytes(chunk);
-        let resp = self.transport.send(req).await?;
+        let resp = self
+            .transport
+            .send(req)
+            .await
+            .map_err(|e| e.into_upload_restart(true))?;
         Ok(self.session(registry, repository, &resp)?.location)
     }
 
@@ -618,6 +672,78 @@ impl Client {
                     },
                 )),
             _ => Ok(digest),
+        }
+    }
+}
+
+/// Cuts an upload body into chunks of exactly `chunk_size` bytes (the last one
+/// shorter), hashing what it reads when asked to. Holds one chunk and at most one
+/// stream item beyond it.
+struct ChunkReader<'a, S> {
+    body: std::pin::Pin<&'a mut S>,
+    hasher: Option<Hasher>,
+    /// Read from the body but not yet in a chunk.
+    pending: Option<Bytes>,
+    ended: bool,
+    chunk_size: usize,
+}
+
+impl<S: Stream<Item = Result<Bytes, Error>>> ChunkReader<'_, S> {
+    /// Whether there is content after the chunk last returned.
+    fn has_more(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// The next chunk; on return, either the body has ended or [`Self::has_more`] is
+    /// true, so that a blob of exactly one chunk goes in one PUT.
+    async fn next_chunk(&mut self) -> Result<Vec<u8>, Error> {
+        let mut buf = Vec::new();
+        if self.pending.is_some() {
+            // Past the first chunk of a large blob: take the whole chunk at once rather
+            // than grow into it, so that no reallocation runs while a PATCH is in flight.
+            buf.reserve_exact(self.chunk_size);
+        }
+        loop {
+            let item = match self.pending.take() {
+                Some(item) => item,
+                None if self.ended => return Ok(buf),
+                None => match self.body.next().await {
+                    Some(Ok(item)) => {
+                        if let Some(h) = self.hasher.as_mut() {
+                            h.update(&item);
+                        }
+                        item
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => {
+                        self.ended = true;
+                        return Ok(buf);
+                    }
+                },
+            };
+            if item.is_empty() {
+                continue;
+            }
+            let room = self.chunk_size - buf.len();
+            if room == 0 {
+                self.pending = Some(item);
+                return Ok(buf);
+            }
+            if buf.capacity() == 0 {
+                // The first chunk grows by doubling, never past the chunk size: most
+                // blobs are far smaller than a chunk.
+                buf.reserve_exact(self.chunk_size.min(item.len().max(64 * 1024)));
+            }
+            let take = room.min(item.len());
+            if buf.capacity() - buf.len() < take {
+                let want = (buf.capacity() * 2).clamp(buf.len() + take, self.chunk_size);
+                buf.reserve_exact(want - buf.len());
+            }
+            buf.extend_from_slice(&item[..take]);
+            if take < item.len() {
+                self.pending = Some(item.slice(take..));
+                return Ok(buf);
+            }
         }
     }
 }

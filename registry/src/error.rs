@@ -57,6 +57,26 @@ pub enum ErrorKind {
         /// The messages of the OCI error body.
         message: Option<String>,
     },
+    /// A chunked upload broke off after the registry had been sent part of it (an error
+    /// status for a chunk, or 416 Range Not Satisfiable): the registry's upload offset
+    /// is unknown, so the blob must be uploaded again from its start in a new session.
+    /// Worth retrying that way.
+    UploadRestart {
+        /// The HTTP status that ended the upload.
+        status: u16,
+        /// The registry's own explanation, if any.
+        message: Option<String>,
+    },
+    /// The token endpoint (the realm of a `Bearer` challenge) answered an error other
+    /// than 401/403/429.
+    TokenEndpoint {
+        /// The realm's host (and port).
+        host: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The OCI error code and messages, or the start of the body.
+        message: Option<String>,
+    },
     /// Content did not hash to the digest it should have.
     DigestMismatch {
         /// The digest that was promised or asked for.
@@ -113,6 +133,15 @@ impl Error {
         self.attempts
     }
 
+    /// Whether trying again from the start may succeed: the registry could not be
+    /// reached, a request timed out, or an upload must restart in a new session.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Unreachable { .. } | ErrorKind::Timeout | ErrorKind::UploadRestart { .. }
+        )
+    }
+
     /// Whether the error is a 404.
     pub fn is_not_found(&self) -> bool {
         matches!(self.kind, ErrorKind::NotFound { .. })
@@ -120,6 +149,35 @@ impl Error {
 
     pub(crate) fn with_attempts(mut self, attempts: u32) -> Error {
         self.attempts = attempts;
+        self
+    }
+
+    /// For a request of a chunked upload: an error status that may have left the
+    /// registry's upload offset unknown (416, or a status that is otherwise retried)
+    /// becomes [`ErrorKind::UploadRestart`]; `all_retryable` says whether retryable
+    /// statuses count (a chunk), or only 416 (the closing PUT, which was retried).
+    pub(crate) fn into_upload_restart(mut self, all_retryable: bool) -> Error {
+        let restart = |status: u16| {
+            status == 416 || (all_retryable && crate::retry::is_retryable_status(status))
+        };
+        self.kind = match std::mem::replace(&mut self.kind, ErrorKind::Timeout) {
+            ErrorKind::Status {
+                status,
+                code,
+                message,
+            } if restart(status) => ErrorKind::UploadRestart {
+                status,
+                message: match (code, message) {
+                    (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+                    (c, m) => c.or(m),
+                },
+            },
+            ErrorKind::RateLimited { .. } if all_retryable => ErrorKind::UploadRestart {
+                status: 429,
+                message: None,
+            },
+            other => other,
+        };
         self
     }
 
@@ -157,6 +215,14 @@ fn paren(message: &Option<String>) -> String {
         Some(m) if !m.is_empty() => format!(" ({m})"),
         _ => String::new(),
     }
+}
+
+/// The reason phrase of a status (`Not Found`), empty when unknown.
+fn reason(status: u16) -> &'static str {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
 }
 
 impl fmt::Display for ErrorKind {
@@ -198,11 +264,7 @@ impl fmt::Display for ErrorKind {
                 code,
                 message,
             } => {
-                let reason = reqwest::StatusCode::from_u16(*status)
-                    .ok()
-                    .and_then(|s| s.canonical_reason())
-                    .unwrap_or("");
-                write!(f, "HTTP {status} {reason}")?;
+                write!(f, "HTTP {status} {}", reason(*status))?;
                 match (code, message) {
                     (Some(c), Some(m)) => write!(f, " ({c}: {m})"),
                     (Some(c), None) => write!(f, " ({c})"),
@@ -210,6 +272,22 @@ impl fmt::Display for ErrorKind {
                     (None, None) => Ok(()),
                 }
             }
+            ErrorKind::UploadRestart { status, message } => write!(
+                f,
+                "HTTP {status} {}{} in the middle of a chunked upload: the upload must restart from the start in a new session",
+                reason(*status),
+                paren(message)
+            ),
+            ErrorKind::TokenEndpoint {
+                host,
+                status,
+                message,
+            } => write!(
+                f,
+                "the token endpoint {host} answered HTTP {status} {}{}",
+                reason(*status),
+                paren(message)
+            ),
             ErrorKind::DigestMismatch { expected, actual } => write!(
                 f,
                 "content digest mismatch: expected {expected}, got {actual}"

@@ -18,19 +18,25 @@
 //! - **Errors**: a 401 whose fresh token was refused, or whose credentials the token
 //!   endpoint rejected, is [`ErrorKind::Unauthorized`]; a 403, or a 401
 //!   `insufficient_scope` when the credentials were accepted, is [`ErrorKind::Forbidden`].
+//!   Other failures of the token endpoint (404, 400, 5xx) are
+//!   [`ErrorKind::TokenEndpoint`], naming the endpoint's host rather than the registry.
 //! - **Retries**: connection errors, timeouts and 408/429/500/502/503/504 are retried
 //!   with exponential backoff and full jitter, honouring `Retry-After`, until
 //!   [`RetryPolicy::max_elapsed`]; a `Retry-After` beyond that budget ends the retries at
 //!   once. Request bodies are never streams: an upload cuts the caller's stream into
-//!   chunks of [`ClientConfig::upload_chunk_size`] held in memory. A chunk (PATCH) is
-//!   resent only when it never reached the registry or the registry answered a
-//!   retryable status; if it fails after being sent, [`Client::put_blob`] returns the
-//!   error and the caller restarts the blob from the start (a new upload session and
-//!   a new stream). Blob downloads are not resumed: a broken download is an error.
+//!   chunks of [`ClientConfig::upload_chunk_size`] held in memory (at most two: the
+//!   next chunk is read while the current one is sent). A chunk (PATCH) is resent only
+//!   when it never reached the registry; if it fails after being sent, or the
+//!   registry answers it with an error status, [`Client::put_blob`] returns the error
+//!   ([`ErrorKind::UploadRestart`] for an error status or a 416; see
+//!   [`Error::is_transient`]) and the caller restarts the blob from the start (a new
+//!   upload session and a new stream). Blob downloads are not resumed: a broken
+//!   download is an error.
 //! - **Verification**: manifests are checked against the digest asked for and the
 //!   `Docker-Content-Digest` sent; blob streams hash as they go and end with
 //!   [`ErrorKind::DigestMismatch`] instead of a clean end; uploads are hashed too and
-//!   abandoned before the closing PUT when they do not match.
+//!   abandoned before the closing PUT when they do not match, except with
+//!   [`Client::upload_verified`], whose [`BlobStream`] already checks its digest.
 //!
 //! ```
 //! use acr_sync_registry::{Client, ClientConfig, Platform, Reference};

@@ -4,7 +4,7 @@
 //! and the exponential bound) spreads retries of many concurrent copies, and a
 //! `Retry-After` from the registry always wins over our own guess.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
 
@@ -61,9 +61,66 @@ impl RetryPolicy {
         elapsed: Duration,
         retry_after: Option<Duration>,
     ) -> Option<Duration> {
+        if self.max_elapsed.is_zero() {
+            // `none()`: a zero wait must not sneak a retry in at elapsed zero.
+            return None;
+        }
         let left = self.max_elapsed.checked_sub(elapsed)?;
         let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
         (wait <= left).then_some(wait)
+    }
+}
+
+/// The retry state of one request: counts attempts, waits between them and decides when
+/// to give up. Every retry loop of the crate goes through it, so that the policy lives
+/// here only.
+pub(crate) struct Retrier<'a> {
+    policy: &'a RetryPolicy,
+    started: Instant,
+    attempt: u32,
+}
+
+impl<'a> Retrier<'a> {
+    /// Starts counting: the first attempt is about to be made.
+    pub(crate) fn new(policy: &'a RetryPolicy) -> Retrier<'a> {
+        Retrier {
+            policy,
+            started: Instant::now(),
+            attempt: 0,
+        }
+    }
+
+    /// The number of the current attempt, 0-based (for logs).
+    pub(crate) fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// How many attempts have been made, the current one included.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempt + 1
+    }
+
+    /// After a failed attempt: sleeps and returns true when another attempt fits in the
+    /// budget (honouring the server's `retry_after`), else returns false at once.
+    pub(crate) async fn wait(&mut self, retry_after: Option<Duration>) -> bool {
+        match self
+            .policy
+            .next_wait(self.attempt, self.started.elapsed(), retry_after)
+        {
+            Some(wait) => {
+                tracing::debug!(attempt = self.attempt, ?wait, "retrying");
+                tokio::time::sleep(wait).await;
+                self.attempt += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The final error of a request that is not tried again: `error` with the number of
+    /// attempts made.
+    pub(crate) fn give_up(&self, error: crate::error::Error) -> crate::error::Error {
+        error.with_attempts(self.attempts())
     }
 }
 
@@ -140,6 +197,28 @@ mod tests {
         );
         assert_eq!(p.next_wait(0, Duration::from_secs(11), None), None);
         assert_eq!(RetryPolicy::none().next_wait(0, Duration::ZERO, None), None);
+    }
+
+    #[tokio::test]
+    async fn retrier_counts_attempts_and_stops_at_the_budget() {
+        let p = RetryPolicy {
+            max_elapsed: Duration::from_millis(50),
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+        };
+        let mut r = Retrier::new(&p);
+        assert_eq!(r.attempts(), 1);
+        assert!(r.wait(None).await);
+        assert_eq!((r.attempt(), r.attempts()), (1, 2));
+        // A Retry-After beyond the budget ends the retries at once.
+        assert!(!r.wait(Some(Duration::from_secs(60))).await);
+        assert_eq!(r.attempts(), 2);
+        let e = r.give_up(crate::error::Error::without_registry(
+            crate::error::ErrorKind::Timeout,
+        ));
+        assert_eq!(e.attempts(), 2);
+        let none = RetryPolicy::none();
+        assert!(!Retrier::new(&none).wait(None).await);
     }
 
     #[test]

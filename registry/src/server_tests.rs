@@ -514,6 +514,14 @@ struct Uploads {
     data: HashMap<String, Vec<u8>>,
     blobs: HashMap<String, Vec<u8>>,
     patches: usize,
+    /// Statuses to answer the next PATCHes with, after taking half of the chunk.
+    fail_patches: Vec<u16>,
+    /// How long a PATCH takes (the handler sleeps, outside the lock).
+    patch_delay: Duration,
+    /// PATCHes being handled now.
+    patches_in_flight: usize,
+    /// Blobs served at `GET /v2/src/blobs/<digest>`, keyed by digest.
+    source: HashMap<String, Vec<u8>>,
 }
 
 async fn upload_registry() -> (String, Arc<Mutex<Uploads>>) {
@@ -541,14 +549,42 @@ async fn upload_registry() -> (String, Arc<Mutex<Uploads>>) {
                     vec![],
                 )
             }
+            ("GET", p) if p.starts_with("/v2/src/blobs/") => {
+                let d = p.rsplit('/').next().unwrap();
+                match st.source.get(d) {
+                    Some(b) => (200, vec![], b.clone()),
+                    None => (404, vec![], vec![]),
+                }
+            }
             ("PATCH", p) => {
                 let id = p.rsplit('/').next().unwrap().to_string();
+                let delay = st.patch_delay;
+                if !delay.is_zero() {
+                    st.patches_in_flight += 1;
+                    drop(st);
+                    std::thread::sleep(delay);
+                    st = s.lock().unwrap();
+                    st.patches_in_flight -= 1;
+                }
+                if !st.fail_patches.is_empty() {
+                    // Takes part of the chunk, then fails: a resent chunk would not fit.
+                    let status = st.fail_patches.remove(0);
+                    st.patches += 1;
+                    let buf = st.data.get_mut(&id).unwrap();
+                    buf.extend_from_slice(&body[..body.len() / 2]);
+                    return (status, vec![], vec![]);
+                }
                 let buf = st.data.get_mut(&id).unwrap();
+                let expected = format!("{}-{}", buf.len(), buf.len() + body.len() - 1);
                 let range = headers["content-range"].to_str().unwrap().to_string();
-                assert_eq!(
-                    range,
-                    format!("{}-{}", buf.len(), buf.len() + body.len() - 1)
-                );
+                if range != expected {
+                    return (
+                        416,
+                        vec![],
+                        br#"{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"bad range"}]}"#
+                            .to_vec(),
+                    );
+                }
                 buf.extend_from_slice(body);
                 st.patches += 1;
                 (
@@ -744,4 +780,247 @@ async fn blob_redirects_to_storage_do_not_carry_credentials() {
         .await
         .unwrap();
     assert_eq!(body.as_ref(), b"stored");
+}
+
+#[tokio::test]
+async fn a_chunk_answered_with_an_error_is_not_resent_and_the_upload_restarts() {
+    let (addr, state) = upload_registry().await;
+    let c = client_with(
+        2_000,
+        ClientConfig {
+            upload_chunk_size: 10,
+            ..ClientConfig::default()
+        },
+    );
+    let big: &'static [u8] = b"abcdefghijklmnopqrstuvwxyz";
+    let d = Digest::sha256_of(big);
+    state.lock().unwrap().fail_patches = vec![500];
+    let e = c
+        .put_blob(&addr, "dst", &d, big.len() as u64, chunks(big, 7))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::UploadRestart { status: 500, .. }),
+        "{e:?}"
+    );
+    assert!(e.is_transient());
+    assert!(e.to_string().contains("must restart"), "{e}");
+    // One PATCH only: the chunk was not sent again to a location that took half of it.
+    assert_eq!(count(&c, &addr, "PATCH", "500"), 1);
+    assert_eq!(count(&c, &addr, "PATCH", "202"), 0);
+    assert!(!state.lock().unwrap().blobs.contains_key(&d.to_string()));
+    // The caller restarts with a new session and stream, which works.
+    c.put_blob(&addr, "dst", &d, big.len() as u64, chunks(big, 7))
+        .await
+        .unwrap();
+    assert_eq!(state.lock().unwrap().blobs[&d.to_string()], big);
+}
+
+#[tokio::test]
+async fn a_416_says_the_upload_must_restart() {
+    let (addr, state) = upload_registry().await;
+    let c = client_with(
+        2_000,
+        ClientConfig {
+            upload_chunk_size: 10,
+            ..ClientConfig::default()
+        },
+    );
+    let session = c.start_upload(&addr, "dst").await.unwrap();
+    // The registry holds bytes of this session that the client does not know of, as
+    // after a chunk that was taken in part.
+    state
+        .lock()
+        .unwrap()
+        .data
+        .values_mut()
+        .for_each(|b| b.extend_from_slice(b"xx"));
+    let big: &'static [u8] = b"abcdefghijklmnopqrstuvwxyz";
+    let d = Digest::sha256_of(big);
+    let e = c
+        .upload(session, &d, big.len() as u64, chunks(big, 7))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::UploadRestart { status: 416, .. }),
+        "{e:?}"
+    );
+    assert!(e.is_transient());
+    assert!(e.to_string().contains("BLOB_UPLOAD_INVALID"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_chunk_is_read_while_a_chunk_is_sent_and_at_most_two_are_held() {
+    let (addr, state) = upload_registry().await;
+    state.lock().unwrap().patch_delay = Duration::from_millis(100);
+    const CHUNK: usize = 1000;
+    const ITEM: usize = 100;
+    let c = client_with(
+        0,
+        ClientConfig {
+            upload_chunk_size: CHUNK,
+            ..ClientConfig::default()
+        },
+    );
+    let data: Vec<u8> = (0..5 * CHUNK + 321).map(|i| (i % 251) as u8).collect();
+    let d = Digest::sha256_of(&data);
+    // The second item of each chunk (the first is read ahead, to see whether more
+    // follows) waits for the previous chunk's PATCH to be in flight: with the reading
+    // pipelined that happens at once, without it never. Each item notes how far the
+    // reading is ahead of what the registry has taken.
+    let read_during_patch = Arc::new(Mutex::new(0usize));
+    let max_ahead = Arc::new(Mutex::new(0usize));
+    let items: Vec<Bytes> = data.chunks(ITEM).map(Bytes::copy_from_slice).collect();
+    let (st, during, ahead) = (state.clone(), read_during_patch.clone(), max_ahead.clone());
+    let mut read = 0usize;
+    let mut index = 0usize;
+    let body = futures::stream::iter(items).then(move |item| {
+        read += item.len();
+        index += 1;
+        let gate = index > CHUNK / ITEM && index % (CHUNK / ITEM) == 2;
+        let (st, during, ahead) = (st.clone(), during.clone(), ahead.clone());
+        async move {
+            if gate {
+                // Yields rather than sleeps: the fake's PATCH blocks a worker thread,
+                // which can hold up the runtime's timers meanwhile.
+                let until = std::time::Instant::now() + Duration::from_secs(3);
+                while std::time::Instant::now() < until {
+                    if st.lock().unwrap().patches_in_flight > 0 {
+                        *during.lock().unwrap() += 1;
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+            let st = st.lock().unwrap();
+            let taken: usize = st.data.values().map(Vec::len).sum();
+            let mut a = ahead.lock().unwrap();
+            *a = (*a).max(read - taken);
+            Ok::<_, Error>(item)
+        }
+    });
+    c.put_blob(&addr, "dst", &d, data.len() as u64, body)
+        .await
+        .unwrap();
+    let st = state.lock().unwrap();
+    assert_eq!(st.blobs[&d.to_string()], data);
+    assert_eq!(st.patches, 5);
+    assert!(
+        *read_during_patch.lock().unwrap() == 5,
+        "the body was not read while PATCHes were in flight: {}",
+        read_during_patch.lock().unwrap()
+    );
+    // A chunk in flight, the next one filling, and one item beyond it at most.
+    let ahead = *max_ahead.lock().unwrap();
+    assert!(ahead <= 2 * CHUNK + ITEM, "read {ahead} bytes ahead");
+}
+
+#[tokio::test]
+async fn verified_blob_streams_upload_without_a_second_hash_and_still_fail_on_bad_content() {
+    let (addr, state) = upload_registry().await;
+    let c = client_with(
+        0,
+        ClientConfig {
+            upload_chunk_size: 10,
+            ..ClientConfig::default()
+        },
+    );
+    let good: &'static [u8] = b"abcdefghijklmnopqrstuvwxyz";
+    let d = Digest::sha256_of(good);
+    let forged = Digest::sha256_of(b"something else");
+    {
+        let mut st = state.lock().unwrap();
+        st.source.insert(d.to_string(), good.to_vec());
+        st.source.insert(forged.to_string(), good.to_vec());
+    }
+    let counted = Arc::new(Mutex::new(0usize));
+    let seen = counted.clone();
+    let stream = c
+        .get_blob(&addr, "src", &d)
+        .await
+        .unwrap()
+        .on_chunk(move |b| *seen.lock().unwrap() += b.len());
+    let session = c.start_upload(&addr, "dst").await.unwrap();
+    // Runs in a task of its own, as a copy does.
+    let task = {
+        let c = c.clone();
+        tokio::spawn(async move { c.upload_verified(session, good.len() as u64, stream).await })
+    };
+    task.await.unwrap().unwrap();
+    assert_eq!(state.lock().unwrap().blobs[&d.to_string()], good);
+    assert_eq!(*counted.lock().unwrap(), good.len());
+
+    // Content that does not match its digest ends the stream with an error: the upload
+    // is abandoned before its closing PUT.
+    let stream = c.get_blob(&addr, "src", &forged).await.unwrap();
+    let session = c.start_upload(&addr, "dst").await.unwrap();
+    let e = c
+        .upload_verified(session, good.len() as u64, stream)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::DigestMismatch { .. }),
+        "{e:?}"
+    );
+    assert!(
+        !state
+            .lock()
+            .unwrap()
+            .blobs
+            .contains_key(&forged.to_string())
+    );
+    assert_eq!(count(&c, &addr, "PUT", "201"), 1);
+}
+
+/// A registry whose challenge points at a token endpoint that answers `status`.
+async fn failing_token_registry(status: u16, body: &'static [u8]) -> String {
+    let addr_cell: Arc<Mutex<String>> = Arc::new(Mutex::new(String::new()));
+    let cell = addr_cell.clone();
+    let addr = serve(move |_, path, _, _| {
+        if path.starts_with("/token") {
+            return (status, vec![], body.to_vec());
+        }
+        let challenge = format!(
+            r#"Bearer realm="http://{}/token",service="svc""#,
+            cell.lock().unwrap()
+        );
+        (401, vec![("www-authenticate", challenge)], vec![])
+    })
+    .await;
+    *addr_cell.lock().unwrap() = addr.clone();
+    addr
+}
+
+#[tokio::test]
+async fn token_endpoint_errors_name_the_token_endpoint() {
+    let addr = failing_token_registry(404, b"no such page").await;
+    let c = client(50);
+    let e = c
+        .get_manifest(&Reference::parse(&format!("{addr}/a/b:latest")).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::TokenEndpoint { status: 404, .. }),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!(
+            "the token endpoint {addr} answered HTTP 404 Not Found (no such page)"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("manifest latest"), "{text}");
+
+    let addr = failing_token_registry(503, b"").await;
+    let e = c
+        .get_manifest(&Reference::parse(&format!("{addr}/a/b:latest")).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("the token endpoint {addr} answered HTTP 503")),
+        "{e}"
+    );
+    assert!(e.attempts() > 1, "{e:?}");
 }

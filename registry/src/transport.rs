@@ -6,15 +6,16 @@
 //! - bodies held in memory ([`Body::Bytes`], [`Body::Empty`]) are resent after connection
 //!   errors, timeouts and 408/429/500/502/503/504, within the policy's time budget;
 //! - requests marked [`Replay::IfNotSent`] (upload chunks, whose partial arrival would
-//!   move the registry's upload offset) are resent only after a failure to connect or a
-//!   retryable status, never after an error in the middle of sending;
+//!   move the registry's upload offset) are resent only after a failure to connect,
+//!   never after an error in the middle of sending nor after an error status (the
+//!   registry may have taken part of the chunk); the upload then fails and is restarted;
 //! - no request body is ever a stream, since a stream is gone once read and could not
 //!   be resent: uploads cut the caller's stream into in-memory chunks instead, and a
 //!   failure of a whole upload is for the caller to restart.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -27,7 +28,7 @@ use crate::config::{ClientConfig, Credentials, Tls, is_loopback};
 use crate::docker_config::DockerConfig;
 use crate::error::{Error, ErrorKind, parse_error_body, truncate};
 use crate::reference::api_host;
-use crate::retry::{is_retryable_status, parse_retry_after};
+use crate::retry::{Retrier, is_retryable_status, parse_retry_after};
 use crate::secret::Secret;
 use crate::stats::{RegistryStats, Stats};
 
@@ -47,7 +48,8 @@ pub(crate) enum Body {
 pub(crate) enum Replay {
     /// Any retryable failure.
     Always,
-    /// Only when nothing reached the registry, or it answered a retryable status.
+    /// Only when nothing reached the registry (the connection failed): never after an
+    /// error in the middle of sending, nor after an error status.
     IfNotSent,
 }
 
@@ -277,8 +279,7 @@ impl Transport {
         let creds = self.credentials(&req.registry).await?;
         let scopes = scopes(&req.repository, req.access, req.mount_from.as_deref());
         let host_key = api_host(&req.registry).to_string();
-        let started = Instant::now();
-        let mut attempt: u32 = 0;
+        let mut retry = Retrier::new(&self.config.retry);
         let mut auth_retried = false;
         loop {
             let authorization = self
@@ -355,38 +356,31 @@ impl Transport {
                     }
                     if !is_retryable_status(status) {
                         return Err(self
-                            .error_from_response(&req, resp, creds.is_some(), attempt + 1)
+                            .error_from_response(&req, resp, creds.is_some(), retry.attempts())
                             .await);
                     }
                     let (kind, retry_after) = retryable_failure(&resp, status);
-                    (kind, Some((resp, retry_after)), true)
+                    // A chunk answered with an error may have been taken in part: sending
+                    // it again could only end in 416, so the upload fails instead.
+                    let replay_ok = req.replay == Replay::Always;
+                    (kind, Some((resp, retry_after)), replay_ok)
                 }
             };
             let (kind, response, replay_ok) = failure;
             let retry_after = response.as_ref().and_then(|(_, r)| *r);
-            let wait = if replay_ok {
-                self.config
-                    .retry
-                    .next_wait(attempt, started.elapsed(), retry_after)
-            } else {
-                None
-            };
-            match wait {
-                Some(wait) => {
-                    tracing::debug!(registry = %req.registry, repository = %req.repository, attempt, ?wait, "retrying after {kind}");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                None => {
-                    return Err(match response {
-                        Some((resp, _)) => {
-                            self.error_from_response(&req, resp, creds.is_some(), attempt + 1)
-                                .await
-                        }
-                        None => self.err(&req, kind).with_attempts(attempt + 1),
-                    });
+            if replay_ok {
+                tracing::debug!(registry = %req.registry, repository = %req.repository, attempt = retry.attempt(), "{} failed: {kind}", req.method);
+                if retry.wait(retry_after).await {
+                    continue;
                 }
             }
+            return Err(match response {
+                Some((resp, _)) => {
+                    self.error_from_response(&req, resp, creds.is_some(), retry.attempts())
+                        .await
+                }
+                None => retry.give_up(self.err(&req, kind)),
+            });
         }
     }
 
@@ -489,8 +483,7 @@ impl Transport {
                 query.append_pair("scope", scope);
             }
         }
-        let started = Instant::now();
-        let mut attempt = 0;
+        let mut retry = Retrier::new(&self.config.retry);
         loop {
             let builder = match creds {
                 Some(c) if c.username == IDENTITY_TOKEN_USER => {
@@ -538,24 +531,31 @@ impl Transport {
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    if !is_retryable_status(status) {
+                    if matches!(status, 401 | 403) {
+                        // Refused credentials or permissions: the usual messages fit.
                         return Err(self
-                            .error_from_response(req, resp, creds.is_some(), attempt + 1)
+                            .error_from_response(req, resp, creds.is_some(), retry.attempts())
                             .await);
                     }
-                    retryable_failure(&resp, status)
+                    if !is_retryable_status(status) {
+                        let kind = token_endpoint_error(&realm_url, resp).await;
+                        return Err(retry.give_up(self.err(req, kind)));
+                    }
+                    let (_, retry_after) = retryable_failure(&resp, status);
+                    let kind = if status == 429 {
+                        ErrorKind::RateLimited { retry_after }
+                    } else {
+                        ErrorKind::TokenEndpoint {
+                            host: url_host(&realm_url),
+                            status,
+                            message: None,
+                        }
+                    };
+                    (kind, retry_after)
                 }
             };
-            match self
-                .config
-                .retry
-                .next_wait(attempt, started.elapsed(), retry_after)
-            {
-                Some(wait) => {
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                None => return Err(self.err(req, kind).with_attempts(attempt + 1)),
+            if !retry.wait(retry_after).await {
+                return Err(retry.give_up(self.err(req, kind)));
             }
         }
     }
@@ -656,7 +656,31 @@ fn refresh_token_request(
         .body(form.finish())
 }
 
-/// Whether a 401's challenge says `error="insufficient_scope"`.
+/// `host[:port]` of a URL, for messages (never its path or query).
+fn url_host(url: &Url) -> String {
+    url[url::Position::BeforeHost..url::Position::AfterPort].to_string()
+}
+
+/// A token endpoint's error answer, named as such: its 404 is not the registry's.
+async fn token_endpoint_error(realm: &Url, resp: Response) -> ErrorKind {
+    let status = resp.status().as_u16();
+    let body = read_limited(resp, ERROR_BODY_LIMIT).await;
+    let message = match parse_error_body(&body) {
+        Some((c, m)) => match (c.is_empty(), m.is_empty()) {
+            (false, false) => Some(format!("{c}: {m}")),
+            (false, true) => Some(c),
+            (true, false) => Some(m),
+            (true, true) => None,
+        },
+        None => Some(truncate(&String::from_utf8_lossy(&body), 200)).filter(|m| !m.is_empty()),
+    };
+    ErrorKind::TokenEndpoint {
+        host: url_host(realm),
+        status,
+        message,
+    }
+}
+
 /// What a retryable status means for the retry loop: the error to report if the budget
 /// runs out, and how long the registry asked us to wait.
 fn retryable_failure(resp: &Response, status: u16) -> (ErrorKind, Option<Duration>) {
@@ -673,6 +697,7 @@ fn retryable_failure(resp: &Response, status: u16) -> (ErrorKind, Option<Duratio
     (kind, retry_after)
 }
 
+/// Whether a 401's challenge says `error="insufficient_scope"`.
 fn insufficient_scope(resp: &Response) -> bool {
     resp.headers()
         .get_all(header::WWW_AUTHENTICATE)

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use acr_sync_registry::{Client, Descriptor, Digest, ErrorKind, Mount, Reference, UploadSession};
-use futures::{StreamExt as _, TryStreamExt as _};
+use acr_sync_registry::{Client, Descriptor, Digest, Mount, Reference, UploadSession};
+use futures::StreamExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{CopyErrorKind, Destination};
@@ -47,7 +47,7 @@ pub(super) struct BlobMover {
     downloads: Mutex<HashMap<String, Arc<Semaphore>>>,
     in_flight: Mutex<HashMap<(String, Digest), BlobLock>>,
     held: Mutex<HashMap<(String, Digest), String>>,
-    bytes: AtomicU64,
+    bytes: Arc<AtomicU64>,
 }
 
 impl BlobMover {
@@ -59,7 +59,7 @@ impl BlobMover {
             downloads: Mutex::default(),
             in_flight: Mutex::default(),
             held: Mutex::default(),
-            bytes: AtomicU64::new(0),
+            bytes: Arc::default(),
         }
     }
 
@@ -154,8 +154,9 @@ impl BlobMover {
         }
     }
 
-    /// Streams the blob from the source into an open upload; the client hashes it on
-    /// the way and abandons the upload before its closing PUT on any mismatch.
+    /// Streams the blob from the source into an open upload. The download verifies the
+    /// digest as it streams, and the client abandons the upload before its closing PUT
+    /// when it does not match, so the content is hashed once.
     async fn upload(
         &self,
         source: &Reference,
@@ -163,15 +164,16 @@ impl BlobMover {
         session: UploadSession,
     ) -> Result<u64, CopyErrorKind> {
         let _download = permit(&self.downloads, source.registry(), self.per_registry).await;
+        let moved = Arc::clone(&self.bytes);
         let stream = self
             .client
             .get_blob(source.registry(), source.repository(), &blob.digest)
             .await?
-            .inspect_ok(|chunk| {
-                self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            .on_chunk(move |chunk| {
+                moved.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             });
         self.client
-            .upload(session, &blob.digest, blob.size, stream)
+            .upload_verified(session, blob.size, stream)
             .await?;
         Ok(blob.size)
     }
@@ -251,12 +253,11 @@ pub(super) async fn blocking<T: Send + 'static>(
         .map_err(CopyErrorKind::from)
 }
 
-/// A broken connection or a time-out, worth one more try; never a digest mismatch.
+/// A broken connection, a time-out or an upload the registry wants restarted: worth one
+/// more try in a new session; never a digest mismatch.
 fn is_transient(e: &CopyErrorKind) -> bool {
     match e {
-        CopyErrorKind::Registry(e) => {
-            matches!(e.kind(), ErrorKind::Unreachable { .. } | ErrorKind::Timeout)
-        }
+        CopyErrorKind::Registry(e) => e.is_transient(),
         _ => false,
     }
 }
