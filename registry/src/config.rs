@@ -45,7 +45,7 @@ impl Default for ClientConfig {
             retry: RetryPolicy::default(),
             user_agent: concat!("acr-sync/", env!("CARGO_PKG_VERSION")).to_string(),
             request_timeout: Duration::from_secs(60),
-            upload_chunk_size: 16 * 1024 * 1024,
+            upload_chunk_size: 8 * 1024 * 1024,
             credential_providers: BTreeMap::new(),
         }
     }

@@ -114,6 +114,10 @@ pub(crate) struct Transport {
     stats: Stats,
     docker_config: Option<DockerConfig>,
     credentials: tokio::sync::Mutex<HashMap<String, Option<Credentials>>>,
+    /// The HTTP client of every registry without a CA of its own. Building one loads the
+    /// system's trust store, which costs more than a whole up-to-date check of a
+    /// registry, so registries share it (each keeps its own connections inside).
+    shared_http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Transport {
@@ -129,6 +133,7 @@ impl Transport {
             stats: Stats::default(),
             docker_config,
             credentials: tokio::sync::Mutex::new(HashMap::new()),
+            shared_http: std::sync::OnceLock::new(),
         };
         // Build configured hosts now so that a bad CA PEM fails at start, not mid-run.
         let names: Vec<String> = transport.config.registries.keys().cloned().collect();
@@ -216,26 +221,40 @@ impl Transport {
             Tls::Disabled => false,
             Tls::Default => !is_loopback(api),
         };
+        let http = match &settings.ca_pem {
+            Some(pem) => self.http_client(Some(pem)).map_err(config_error)?,
+            None => match self.shared_http.get() {
+                Some(http) => http.clone(),
+                None => {
+                    let http = self.http_client(None).map_err(config_error)?;
+                    self.shared_http.get_or_init(|| http).clone()
+                }
+            },
+        };
+        let scheme = if https { "https" } else { "http" };
+        let base = Url::parse(&format!("{scheme}://{api}/"))
+            .map_err(|e| config_error(format!("invalid registry host {api:?}: {e}")))?;
+        Ok(Host { http, base })
+    }
+
+    /// An HTTP client trusting the system's roots and `ca_pem`'s certificates.
+    fn http_client(&self, ca_pem: Option<&str>) -> Result<reqwest::Client, String> {
         let timeout = self.config.request_timeout;
         let mut builder = reqwest::Client::builder()
             .user_agent(self.config.user_agent.clone())
             .connect_timeout(timeout.min(Duration::from_secs(30)))
             .read_timeout(timeout);
-        if let Some(pem) = &settings.ca_pem {
+        if let Some(pem) = ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|e| config_error(format!("the CA PEM is invalid: {e}")))?;
+                .map_err(|e| format!("the CA PEM is invalid: {e}"))?;
             if certs.is_empty() {
-                return Err(config_error("the CA PEM holds no certificate".into()));
+                return Err("the CA PEM holds no certificate".into());
             }
             builder = builder.tls_certs_merge(certs);
         }
-        let http = builder.build().map_err(|e| {
-            config_error(format!("cannot build the HTTP client: {}", error_chain(&e)))
-        })?;
-        let scheme = if https { "https" } else { "http" };
-        let base = Url::parse(&format!("{scheme}://{api}/"))
-            .map_err(|e| config_error(format!("invalid registry host {api:?}: {e}")))?;
-        Ok(Host { http, base })
+        builder
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))
     }
 
     /// The credentials for `registry`: its provider, else its settings, else the docker
