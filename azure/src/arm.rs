@@ -331,20 +331,28 @@ impl Arm {
     }
 }
 
+/// The `{"error":{"code","message"}}` of a failed answer; the HTTP reason stands in for
+/// a missing code.
+pub fn error_code_and_message(resp: &ArmResponse) -> (String, String) {
+    let parsed = parse_error(&resp.body).unwrap_or_default();
+    let code = if parsed.code.is_empty() {
+        resp.status
+            .canonical_reason()
+            .unwrap_or("Error")
+            .to_string()
+    } else {
+        parsed.code
+    };
+    (code, parsed.message)
+}
+
 /// [`ArmError::Status`] from a failed answer.
 pub fn status_error(resp: &ArmResponse) -> ArmError {
-    let parsed = parse_error(&resp.body).unwrap_or_default();
+    let (code, message) = error_code_and_message(resp);
     ArmError::Status {
         status: resp.status.as_u16(),
-        code: if parsed.code.is_empty() {
-            resp.status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_string()
-        } else {
-            parsed.code
-        },
-        message: parsed.message.lines().next().unwrap_or("").to_string(),
+        code,
+        message: message.lines().next().unwrap_or("").to_string(),
     }
 }
 

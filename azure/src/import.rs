@@ -20,7 +20,9 @@ use acr_sync_registry::{Credentials, Reference, is_loopback};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::arm::{Arm, ArmError, ArmResponse, REGISTRY_API_VERSION, RegistryResource, parse_error};
+use crate::arm::{
+    Arm, ArmError, ArmResponse, REGISTRY_API_VERSION, RegistryResource, error_code_and_message,
+};
 use crate::cloud::{Cloud, Endpoints};
 use crate::credential::Credential;
 
@@ -730,16 +732,8 @@ impl AcrImporter {
     }
 
     fn failure(&self, resp: &ArmResponse, source: &Reference, target: &str) -> ImportError {
-        let parsed = parse_error(&resp.body).unwrap_or_default();
-        let code = if parsed.code.is_empty() {
-            resp.status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_string()
-        } else {
-            parsed.code
-        };
-        self.classified(resp.status.as_u16(), &code, &parsed.message, source, target)
+        let (code, message) = error_code_and_message(resp);
+        self.classified(resp.status.as_u16(), &code, &message, source, target)
     }
 
     fn classified(

@@ -39,9 +39,8 @@ pub struct ChartSource {
 /// A boxed future, as the object-safe [`OciPuller`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Pulls Helm charts from an OCI registry. A trait so that the workspace's registry
-/// client (credentials, TLS settings) can stand in for the built-in puller
-/// ([`oci::HttpOci`]: anonymous or bearer-token access).
+/// Pulls Helm charts from an OCI registry: [`oci::RegistryOci`], the workspace's registry
+/// client, by default; a trait so that an embedder can bring its own.
 pub trait OciPuller: Send + Sync {
     /// Resolves `host/path/chart:tag` (or `@sha256:...`; no `oci://`) to the sha256
     /// hex digest of its chart content layer
@@ -88,10 +87,26 @@ impl Default for Options {
         Options {
             cache_dir: default_cache_dir(),
             render: RenderOptions::default(),
-            oci: Arc::new(crate::fetch::oci::HttpOci::new(http.clone())),
+            oci: Arc::new(crate::fetch::oci::RegistryOci::new(
+                default_registry_client(),
+            )),
             http,
         }
     }
+}
+
+/// A registry client with default settings and the user's docker config (`docker
+/// login`), or none when that file cannot be read.
+fn default_registry_client() -> acr_sync_registry::Client {
+    let with_docker_login = acr_sync_registry::ClientConfig {
+        docker_config: acr_sync_registry::docker_config_path(),
+        ..acr_sync_registry::ClientConfig::default()
+    };
+    acr_sync_registry::Client::new(with_docker_login).unwrap_or_else(|e| {
+        tracing::warn!("ignoring the docker config for chart pulls: {e}");
+        acr_sync_registry::Client::new(acr_sync_registry::ClientConfig::default())
+            .expect("a client without a docker config or CA cannot fail to build")
+    })
 }
 
 fn default_cache_dir() -> Option<PathBuf> {

@@ -195,7 +195,6 @@ fn options(cache: Option<&Path>) -> Options {
         .unwrap();
     Options {
         cache_dir: cache.map(Path::to_path_buf),
-        oci: Arc::new(charts_render::fetch::oci::HttpOci::new(http.clone())),
         http,
         ..Options::default()
     }
