@@ -269,3 +269,44 @@ async fn progress_is_drawn_on_a_terminal_only() {
     );
     assert!(screen.contains("2 imported"), "{screen}");
 }
+
+#[tokio::test]
+async fn an_oci_layout_target_needs_no_registry_and_skopeo_reads_it() {
+    let (up, index, _) = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("mirror");
+    let target = format!("oci-layout:{}", layout.display());
+    config(dir.path(), &up.host(), &target);
+
+    let out = taskset(dir.path(), &[], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("2 imported"),
+        "{}",
+        text(&out.stdout)
+    );
+    let inspected = Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:mirror/cc-a:main-abcdef0", layout.display()))
+        .output()
+        .expect("skopeo runs");
+    assert!(inspected.status.success(), "{}", text(&inspected.stderr));
+    assert_eq!(
+        acr_sync_testkit::sha256_digest(&inspected.stdout),
+        index.digest
+    );
+
+    // The check reads the layout too: nothing is left to do.
+    let out = taskset(dir.path(), &[], &[]);
+    assert!(
+        text(&out.stdout).contains("0 imported, 2 up to date"),
+        "{}",
+        text(&out.stdout)
+    );
+}
