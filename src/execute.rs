@@ -6,10 +6,10 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::config::TargetRegistry;
 use acr_sync_azure::{AcrImporter, ImportMode};
 use acr_sync_registry::{Client, Reference};
 
+use crate::config::TargetRegistry;
 use crate::copy::{Copier, CopyTarget};
 use crate::layout::Layout;
 use crate::plan::{Plan, PlanEntry, Reason, Status, TargetImage};
