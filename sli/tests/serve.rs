@@ -103,10 +103,50 @@ async fn serve_follows_the_target_survives_a_down_upstream_and_stops_on_sigterm(
         Some(1.0)
     );
 
-    // What a taskset run would do: the target gets the content; the next checks see it.
+    // A taskset run (the library calls acr-sync-taskset makes) fills the target; the next
+    // checks see it.
+    let settings = acr_sync::config::Settings::load(
+        Some(&dir.path().join("workspace.yaml")),
+        &acr_sync::config::Env::default(),
+    )
+    .unwrap();
+    let client = acr_sync::registry::Client::new(settings.client_config()).unwrap();
+    let plan = acr_sync::check::check(&settings, &client, chrono::Utc::now()).await;
+    let copier = acr_sync::copy::Copier::new(client, acr_sync::copy::CopyOptions::default());
+    let options = acr_sync::execute::ExecuteOptions {
+        dry_run: false,
+        concurrency: 4,
+    };
+    let records = acr_sync::execute::execute(
+        &plan,
+        &settings.target.registry,
+        &acr_sync::execute::Importer::Copy(copier),
+        &options,
+        &acr_sync::execute::Progress::default(),
+    )
+    .await;
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.action == acr_sync::execute::Action::Imported),
+        "{records:?}"
+    );
     let t = target.pusher();
-    t.push_index("runwhen/cc-a", "main-aaaaaaa", &a).await;
-    t.push_index("runwhen/cc-b", "main-bbbbbbb", &b).await;
+    assert_eq!(
+        t.get_manifest("runwhen/cc-a", "main-aaaaaaa")
+            .await
+            .unwrap()
+            .digest,
+        a.digest
+    );
+    assert_eq!(
+        t.get_manifest("runwhen/cc-b", "main-bbbbbbb")
+            .await
+            .unwrap()
+            .digest,
+        b.digest
+    );
     let text = sli
         .metrics_until("images_outdated reaches 0", WAIT, |m| {
             sample(m, "acr_sync_images_outdated") == Some(0.0)
