@@ -96,8 +96,6 @@ pub enum Importer {
 struct Outcome {
     digest: Option<String>,
     bytes: u64,
-    /// False when the target already held the digest and nothing was written.
-    changed: bool,
     /// How it was done, when that is worth saying (a fallback, and why).
     note: Option<String>,
 }
@@ -156,7 +154,6 @@ impl Importer {
             Ok(_) => Ok(Outcome {
                 digest: source.digest().map(ToString::to_string),
                 bytes: 0,
-                changed: true,
                 note: Some("imported by ACR importImage".to_string()),
             }),
             Err(e) => match (e.wants_fallback(), fallback) {
@@ -176,14 +173,14 @@ async fn copy(
     image: &TargetImage,
     fallback: Option<String>,
 ) -> Result<Outcome, String> {
+    // The plan compared the target tag moments ago; the copy need not read it again.
     let copied = copier
-        .copy(source, &copy_target(target, &image.repository, &image.tag))
+        .copy_outdated(source, &copy_target(target, &image.repository, &image.tag))
         .await
         .map_err(|e| e.to_string())?;
     Ok(Outcome {
         digest: Some(copied.digest.to_string()),
         bytes: copied.bytes,
-        changed: copied.manifests_written > 0,
         note: fallback.map(|why| format!("copied through this machine: {why}")),
     })
 }
@@ -301,14 +298,7 @@ async fn one(
     record.seconds = started.elapsed().as_secs_f64();
     match result {
         Ok(outcome) => {
-            record.action = if outcome.changed {
-                Action::Imported
-            } else {
-                Action::UpToDate
-            };
-            if !outcome.changed {
-                record.reason = "the target already held this digest".to_string();
-            }
+            record.action = Action::Imported;
             if let Some(note) = outcome.note {
                 record.reason = format!("{}; {note}", record.reason);
             }

@@ -212,24 +212,42 @@ impl Copier {
     /// [`CopyOptions::force`]. On error the target tag is untouched unless the error
     /// says otherwise (the last step, writing the tag, failed).
     pub async fn copy(&self, source: &Reference, target: &CopyTarget) -> Result<Copied, CopyError> {
-        self.copy_image(source, target)
+        self.copy_image(source, target, false)
             .await
             .map_err(|f| CopyError::new(source, target, f.kind, f.tag_untouched))
     }
 
-    async fn copy_image(&self, source: &Reference, target: &CopyTarget) -> Result<Copied, Failed> {
+    /// [`Copier::copy`] for an image whose target tag the caller has just compared (a
+    /// plan found it outdated): the target tag is not read again.
+    pub async fn copy_outdated(
+        &self,
+        source: &Reference,
+        target: &CopyTarget,
+    ) -> Result<Copied, CopyError> {
+        self.copy_image(source, target, true)
+            .await
+            .map_err(|f| CopyError::new(source, target, f.kind, f.tag_untouched))
+    }
+
+    async fn copy_image(
+        &self,
+        source: &Reference,
+        target: &CopyTarget,
+        compared: bool,
+    ) -> Result<Copied, Failed> {
         let options = &self.inner.options;
         let dest = Destination::open(target, &self.inner.client).await?;
         let whole = options.platforms.is_none();
+        let skip_compare = options.force || compared;
         // With a source digest the no-op case costs one request: the target tag's HEAD.
-        if let (false, true, Some(digest)) = (options.force, whole, source.digest()) {
+        if let (false, true, Some(digest)) = (skip_compare, whole, source.digest()) {
             if dest.tag_digest().await?.as_ref() == Some(digest) {
                 return Ok(Copied::unchanged(digest.clone()));
             }
         }
         // Otherwise read the source and the target tag at once (the tag only matters
         // when the digest was not compared above).
-        let compare = !options.force && (source.digest().is_none() || !whole);
+        let compare = !skip_compare && (source.digest().is_none() || !whole);
         let (top, existing) = tokio::join!(self.inner.client.get_manifest(source), async {
             if compare {
                 dest.tag_digest().await
