@@ -55,7 +55,8 @@ async fn up_to_date_check(dir: &tempfile::TempDir, upstream: &Registry, target: 
     let client = Client::new(s.client_config()).unwrap();
     let (up_mark, target_mark) = (upstream.log_mark().await, target.log_mark().await);
     let started = Instant::now();
-    let plan = check(&s, &client, Utc::now()).await;
+    let store = acr_sync::store::Store::open(&s.target.registry, &client);
+    let plan = check(&s, &client, &store, Utc::now()).await;
     let elapsed = started.elapsed();
     assert_eq!((plan.outdated(), plan.failed()), (0, 0));
     let count = |reqs: Vec<acr_sync_testkit::LoggedRequest>| {
@@ -113,7 +114,8 @@ async fn resolve_big(
     );
     let client = Client::new(s.client_config()).unwrap();
     let started = Instant::now();
-    let plan = check(&s, &client, Utc::now()).await;
+    let store = acr_sync::store::Store::open(&s.target.registry, &client);
+    let plan = check(&s, &client, &store, Utc::now()).await;
     let elapsed = started.elapsed();
     assert_eq!(plan.entries[0].source.tag(), Some(expected), "{plan:#?}");
     let seen = proxy.seen();

@@ -9,24 +9,33 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
 use crate::config::Settings;
+use crate::failure::FailureClass;
 use crate::plan::{Plan, PlanEntry, Reason, Stage, Status, TargetImage};
 use crate::resolve::{self, Placement, Resolution, Resolved, Unresolved};
 use crate::source::{self, Source, SourceKind};
-use crate::target::TargetStore;
+use crate::store::{Store, StoreError};
+
+/// What the target was read to hold under a tag; the error is kept as text and class
+/// so that one read serves every image mapped there.
+type Held = Result<Option<Digest>, (String, FailureClass)>;
 
 /// Sources resolved, and images compared, at once. Checks are HEADs and tag lists, cheap
 /// for registries; the registry client bounds retries per request.
 const CHECK_CONCURRENCY: usize = 32;
 
-/// Checks every configured image against the target. Never fails as a whole: an image
-/// that cannot be checked is an entry with [`Status::Failed`].
-pub async fn check(settings: &Settings, client: &Client, now: DateTime<Utc>) -> Plan {
+/// Checks every configured image against `store`, the target. Never fails as a whole:
+/// an image that cannot be checked is an entry with [`Status::Failed`].
+pub async fn check(
+    settings: &Settings,
+    client: &Client,
+    store: &Store,
+    now: DateTime<Utc>,
+) -> Plan {
     let (sources, source_failures) = source::sources(settings, client).await;
     let placement = Placement {
         repository_path: settings.target.repository_path.clone(),
         date_tag: settings.sync.date_tag.then(|| resolve::date_tag(now)),
     };
-    let store = TargetStore::new(&settings.target.registry, client);
     let platform = Platform::linux(
         settings
             .codecollections
@@ -39,13 +48,13 @@ pub async fn check(settings: &Settings, client: &Client, now: DateTime<Utc>) -> 
         .flat_map(stream::iter)
         .collect::<Vec<Resolution>>();
     let (resolved, known) =
-        tokio::join!(resolving, read_known_targets(&store, &sources, &placement));
+        tokio::join!(resolving, read_known_targets(store, &sources, &placement));
     let entries = stream::iter(one_source_per_target(resolved))
         .map(|r| async {
             match r {
                 Resolution::Found(resolved) => {
                     let held = known.get(&resolved.target).cloned();
-                    compare(&store, client, resolved, &platform, held).await
+                    compare(store, client, resolved, &platform, held).await
                 }
                 Resolution::Failed(unresolved) => unresolved_entry(unresolved),
             }
@@ -63,10 +72,10 @@ pub async fn check(settings: &Settings, client: &Client, now: DateTime<Utc>) -> 
 /// (exact tags: explicit images and chart images), read while upstream is resolved, so
 /// that an up-to-date image costs one round trip rather than two.
 async fn read_known_targets(
-    store: &TargetStore,
+    store: &Store,
     sources: &[Source],
     placement: &Placement,
-) -> HashMap<TargetImage, Result<Option<Digest>, String>> {
+) -> HashMap<TargetImage, Held> {
     let known: HashSet<TargetImage> = sources
         .iter()
         .filter_map(|s| match &s.kind {
@@ -79,7 +88,7 @@ async fn read_known_targets(
         .collect();
     stream::iter(known)
         .map(|target| async {
-            let held = store.tag_digest(&target).await.map_err(|e| e.to_string());
+            let held = store.tag_digest(&target).await.map_err(held_error);
             (target, held)
         })
         .buffer_unordered(CHECK_CONCURRENCY)
@@ -144,6 +153,7 @@ fn unresolved_entry(u: Unresolved) -> PlanEntry {
         status: Status::Failed {
             stage: Stage::Resolve,
             error: u.error,
+            failure: None,
         },
     }
 }
@@ -151,11 +161,11 @@ fn unresolved_entry(u: Unresolved) -> PlanEntry {
 /// Compares one resolved image with the target, as the contract defines outdated.
 /// `held` is what the target tag was already read to hold, if it was.
 pub async fn compare(
-    store: &TargetStore,
+    store: &Store,
     client: &Client,
     r: Resolved,
     platform: &Platform,
-    held: Option<Result<Option<Digest>, String>>,
+    held: Option<Held>,
 ) -> PlanEntry {
     let mut entry = PlanEntry {
         category: r.category,
@@ -173,11 +183,11 @@ pub async fn compare(
             .holds_digest(&r.target.repository, &r.digest)
             .await
             .map(|held| (!held).then_some(Reason::DigestAbsent))
-            .map_err(|e| e.to_string())
+            .map_err(held_error)
     } else {
         let held = match held {
             Some(held) => held,
-            None => store.tag_digest(&r.target).await.map_err(|e| e.to_string()),
+            None => store.tag_digest(&r.target).await.map_err(held_error),
         };
         held.map(|held| {
             let reason = match &held {
@@ -192,9 +202,10 @@ pub async fn compare(
     entry.status = match verdict {
         Ok(None) => Status::UpToDate,
         Ok(Some(reason)) => Status::Outdated { reason },
-        Err(error) => Status::Failed {
+        Err((error, class)) => Status::Failed {
             stage: Stage::Target,
             error,
+            failure: Some(class),
         },
     };
     if entry.is_outdated() {
@@ -207,12 +218,7 @@ pub async fn compare(
 /// definition, and reading a config costs a manifest GET, which Docker Hub counts as a
 /// pull; so Docker Hub dates are not read by a check at all. A date that cannot be read
 /// is left unknown; it never changes the verdict.
-async fn read_dates(
-    entry: &mut PlanEntry,
-    store: &TargetStore,
-    client: &Client,
-    platform: &Platform,
-) {
+async fn read_dates(entry: &mut PlanEntry, store: &Store, client: &Client, platform: &Platform) {
     if entry.source_created.is_none() && entry.source.registry() != DOCKER_HUB {
         let pinned = match &entry.source_digest {
             Some(d) => entry.source.with_digest(d.clone()),
@@ -229,4 +235,8 @@ async fn read_dates(
             Err(e) => tracing::debug!("creation date of target {}: {e}", target.repository),
         }
     }
+}
+
+fn held_error(e: StoreError) -> (String, FailureClass) {
+    (e.to_string(), FailureClass::of_store(&e))
 }

@@ -6,14 +6,13 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use acr_sync_azure::{AcrImporter, ImportMode};
+use acr_sync_azure::{AcrImporter, ImportError, ImportMode};
 use acr_sync_registry::{Client, Reference};
 
-use crate::config::TargetRegistry;
-use crate::copy::{Copier, CopyTarget};
-use crate::layout::Layout;
+use crate::copy::{Copier, CopyError};
+use crate::failure::FailureClass;
 use crate::plan::{Plan, PlanEntry, Reason, Status, TargetImage};
-use crate::report::destination;
+use crate::store::Store;
 
 /// How a plan is carried out.
 #[derive(Debug, Clone)]
@@ -51,6 +50,8 @@ pub struct Record {
     pub action: Action,
     /// Why it was (or was not) imported, or the error.
     pub reason: String,
+    /// The class of the failure, for a failed or unchecked image when it is known.
+    pub failure: Option<FailureClass>,
     /// The manifest digest that the target tag now holds (or would).
     pub digest: Option<String>,
     /// Blob bytes moved for it.
@@ -92,6 +93,28 @@ pub enum Importer {
     },
 }
 
+/// Why one import failed: the copy engine's error or ARM's, kept typed until the
+/// record is built.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportFailure {
+    /// The copy through this machine failed.
+    #[error(transparent)]
+    Copy(#[from] CopyError),
+    /// ARM importImage failed.
+    #[error(transparent)]
+    Arm(#[from] ImportError),
+}
+
+impl ImportFailure {
+    /// The class of the failure.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            ImportFailure::Copy(e) => e.class(),
+            ImportFailure::Arm(e) => FailureClass::of_import(e),
+        }
+    }
+}
+
 /// What one import did.
 struct Outcome {
     digest: Option<String>,
@@ -123,11 +146,11 @@ impl Importer {
         &self,
         entry: &PlanEntry,
         source: &Reference,
-        target: &TargetRegistry,
+        store: &Store,
         image: &TargetImage,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Outcome, ImportFailure> {
         let (importer, client, fallback, force) = match self {
-            Importer::Copy(copier) => return copy(copier, source, target, image, None).await,
+            Importer::Copy(copier) => return copy(copier, source, store, image, None).await,
             Importer::Acr {
                 importer,
                 client,
@@ -138,7 +161,7 @@ impl Importer {
         if let Some(copier) = fallback
             && let Err(reason) = importer.precheck(client, source).await
         {
-            return copy(copier, source, target, image, Some(reason.to_string())).await;
+            return copy(copier, source, store, image, Some(reason.to_string())).await;
         }
         let differs = matches!(
             entry.status,
@@ -158,9 +181,9 @@ impl Importer {
             }),
             Err(e) => match (e.wants_fallback(), fallback) {
                 (Some(reason), Some(copier)) => {
-                    copy(copier, source, target, image, Some(reason.to_string())).await
+                    copy(copier, source, store, image, Some(reason.to_string())).await
                 }
-                _ => Err(e.to_string()),
+                _ => Err(e.into()),
             },
         }
     }
@@ -169,15 +192,12 @@ impl Importer {
 async fn copy(
     copier: &Copier,
     source: &Reference,
-    target: &TargetRegistry,
+    store: &Store,
     image: &TargetImage,
     fallback: Option<String>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, ImportFailure> {
     // The plan compared the target tag moments ago; the copy need not read it again.
-    let copied = copier
-        .copy_outdated(source, &copy_target(target, &image.repository, &image.tag))
-        .await
-        .map_err(|e| e.to_string())?;
+    let copied = copier.copy_outdated(source, store, image).await?;
     Ok(Outcome {
         digest: Some(copied.digest.to_string()),
         bytes: copied.bytes,
@@ -185,30 +205,11 @@ async fn copy(
     })
 }
 
-/// The copy destination of a target image.
-pub fn copy_target(target: &TargetRegistry, repository: &str, tag: &str) -> CopyTarget {
-    match target {
-        TargetRegistry::Layout { dir } => CopyTarget::Layout {
-            layout: Layout::new(dir.clone()),
-            repository: repository.to_string(),
-            tag: tag.to_string(),
-        },
-        registry => CopyTarget::Registry {
-            host: registry
-                .host()
-                .expect("registry targets have a host")
-                .to_string(),
-            repository: repository.to_string(),
-            tag: tag.to_string(),
-        },
-    }
-}
-
 /// Imports what `plan` says is outdated (everything checked, when the copier forces), in plan order
 /// in the report, `options.concurrency` images at a time.
 pub async fn execute(
     plan: &Plan,
-    target: &TargetRegistry,
+    store: &Store,
     importer: &Importer,
     options: &ExecuteOptions,
     progress: &Progress,
@@ -222,7 +223,7 @@ pub async fn execute(
     progress.total.store(todo, Ordering::Relaxed);
     let mut records: Vec<Record> = stream::iter(&plan.entries)
         .map(|entry| async move {
-            let record = one(entry, target, importer, options).await;
+            let record = one(entry, store, importer, options).await;
             if wants_import(entry, force) {
                 progress.done.fetch_add(1, Ordering::Relaxed);
             }
@@ -236,6 +237,7 @@ pub async fn execute(
         target: None,
         action: Action::NotChecked,
         reason: f.error.clone(),
+        failure: None,
         digest: None,
         bytes: 0,
         seconds: 0.0,
@@ -253,23 +255,25 @@ fn wants_import(entry: &PlanEntry, force: bool) -> bool {
 
 async fn one(
     entry: &PlanEntry,
-    target: &TargetRegistry,
+    store: &Store,
     importer: &Importer,
     options: &ExecuteOptions,
 ) -> Record {
     let mut record = Record {
         source: entry.source.to_string(),
-        target: entry.target.as_ref().map(|t| destination(target, t)),
+        target: entry.target.as_ref().map(|t| store.name(t)),
         action: Action::UpToDate,
         reason: String::new(),
+        failure: None,
         digest: entry.source_digest.as_ref().map(ToString::to_string),
         bytes: 0,
         seconds: 0.0,
     };
     match &entry.status {
-        Status::Failed { error, .. } => {
+        Status::Failed { error, failure, .. } => {
             record.action = Action::NotChecked;
             record.reason = error.clone();
+            record.failure = *failure;
             return record;
         }
         Status::UpToDate if !importer.force() => {
@@ -294,7 +298,7 @@ async fn one(
         None => entry.source.clone(),
     };
     let started = Instant::now();
-    let result = importer.import(entry, &source, target, image).await;
+    let result = importer.import(entry, &source, store, image).await;
     record.seconds = started.elapsed().as_secs_f64();
     match result {
         Ok(outcome) => {
@@ -307,7 +311,8 @@ async fn one(
         }
         Err(error) => {
             record.action = Action::Failed;
-            record.reason = error;
+            record.failure = Some(error.class());
+            record.reason = error.to_string();
         }
     }
     record

@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use acr_sync_registry::{Digest, Reference};
 
+use crate::failure::FailureClass;
+
 /// The kind of source an image came from; a metric label and the JSON file it goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,6 +83,9 @@ pub enum Status {
         stage: Stage,
         /// What happened, naming the image and registry.
         error: String,
+        /// The class of the failure, when the step that failed knows it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        failure: Option<FailureClass>,
     },
 }
 

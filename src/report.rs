@@ -25,9 +25,10 @@ pub struct WriteError {
     pub source: std::io::Error,
 }
 
-/// The full target reference of an entry, as users see it.
-pub fn destination(target: &TargetRegistry, image: &TargetImage) -> String {
-    format!("{target}/{}:{}", image.repository, image.tag)
+/// The full target name of an entry, as users see it (the one spelling:
+/// [`TargetRegistry::image_name`]).
+fn destination(target: &TargetRegistry, image: &TargetImage) -> String {
+    target.image_name(&image.repository, Some(&image.tag))
 }
 
 /// One element of `cc_images_to_update.json`.
@@ -201,10 +202,10 @@ fn summary_line(entry: &PlanEntry, target: &TargetRegistry) -> String {
     match &entry.status {
         Status::UpToDate => format!("up to date  {} = {dest}", entry.source),
         Status::Outdated { reason } => format!("outdated    {} -> {dest} ({reason})", entry.source),
-        Status::Failed { stage, error } if error.contains(&entry.source.to_string()) => {
+        Status::Failed { stage, error, .. } if error.contains(&entry.source.to_string()) => {
             format!("failed      [{}] {error}", stage.as_str())
         }
-        Status::Failed { stage, error } => {
+        Status::Failed { stage, error, .. } => {
             format!("failed      [{}] {}: {error}", stage.as_str(), entry.source)
         }
     }

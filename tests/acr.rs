@@ -7,17 +7,18 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use acr_sync::check::check;
-use acr_sync::config::{Settings, TargetRegistry};
+use acr_sync::config::Settings;
+use acr_sync::plan::TargetImage;
 use acr_sync::plan::{Reason, Status};
 use acr_sync::report;
+use acr_sync::store::Store;
 use acr_sync_azure::{AcrImporter, ImportError, ImportMode};
 use acr_sync_testkit::{
     AzureOptions, AzureStandIn, ImageBuilder, MediaKind, Registry, RegistryOptions, TestIndex,
 };
 use chrono::{TimeZone, Utc};
 
-use common::{client, settings_with_env};
+use common::{client, run_check, settings_with_env};
 
 struct Fixture {
     az: AzureStandIn,
@@ -81,34 +82,14 @@ impl Fixture {
     }
 
     fn importer(&self, s: &Settings) -> AcrImporter {
-        let TargetRegistry::Acr { name, login_server } = &s.target.registry else {
+        let Some((name, login_server)) = s.target.registry.acr_name() else {
             panic!("the target is an ACR: {:?}", s.target.registry);
         };
         let credential = s.azure.credential.clone().expect("Entra credential");
-        AcrImporter::new(Arc::clone(&credential), name, login_server)
+        AcrImporter::new(Arc::clone(&credential), name.as_str(), login_server)
             .resource_group(s.azure.resource_group.clone())
             .subscription(s.target.subscription_id.clone())
             .timeout(Duration::from_secs(60))
-    }
-}
-
-/// Every log line of the library at TRACE level, captured for a secret grep.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
 
@@ -120,8 +101,8 @@ fn now() -> chrono::DateTime<Utc> {
 async fn the_check_reads_one_tag_listing_per_repository_with_entra_only() {
     let f = fixture().await;
     let s = f.settings();
-    assert!(matches!(s.target.registry, TargetRegistry::Acr { .. }));
-    let plan = check(&s, &client(&s), now()).await;
+    assert!(s.target.registry.acr_name().is_some());
+    let plan = run_check(&s, &client(&s), now()).await;
     assert!(plan.is_complete(), "{plan:#?}");
     assert_eq!(plan.outdated(), 2, "{plan:#?}");
     let by_tag = |repo: &str, tag: &str| {
@@ -186,18 +167,11 @@ async fn the_check_reads_one_tag_listing_per_repository_with_entra_only() {
 #[tokio::test]
 async fn import_image_syncs_the_outdated_images_to_identical_digests() {
     // The test runs on one thread: everything the library logs on the way is captured.
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = acr_sync_testkit::CapturedLogs::start();
     let f = fixture().await;
     let s = f.settings();
     let c = client(&s);
-    let plan = check(&s, &c, now()).await;
+    let plan = run_check(&s, &c, now()).await;
     let importer = f.importer(&s);
     let mut errors = Vec::new();
     for entry in plan.entries.iter().filter(|e| e.is_outdated()) {
@@ -222,7 +196,7 @@ async fn import_image_syncs_the_outdated_images_to_identical_digests() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(f.az.imports(), 2);
 
-    let again = check(&s, &client(&s), now()).await;
+    let again = run_check(&s, &client(&s), now()).await;
     assert_eq!(again.outdated(), 0, "{again:#?}");
     let pusher = f.az.registry().pusher();
     for (repo, tag, index) in [
@@ -272,7 +246,7 @@ async fn basic_admin_credentials_also_work_for_the_check() {
         s.azure.credential.is_none(),
         "no Entra identity in the environment"
     );
-    let plan = check(&s, &client(&s), now()).await;
+    let plan = run_check(&s, &client(&s), now()).await;
     assert!(plan.is_complete(), "{plan:#?}");
     assert_eq!(plan.outdated(), 2);
     assert_eq!(f.az.count("POST", "/oauth2/exchange"), 0);
@@ -280,7 +254,7 @@ async fn basic_admin_credentials_also_work_for_the_check() {
 
 #[tokio::test]
 async fn auto_falls_back_to_the_copy_engine_for_more_than_50_manifests() {
-    use acr_sync::copy::{Copier, CopyOptions, CopyTarget};
+    use acr_sync::copy::{Copier, CopyOptions};
     use acr_sync_azure::FallbackReason;
     use acr_sync_testkit::IndexBuilder;
 
@@ -308,8 +282,8 @@ async fn auto_falls_back_to_the_copy_engine_for_more_than_50_manifests() {
     let copied = Copier::new(c.clone(), CopyOptions::default())
         .copy(
             &source,
-            &CopyTarget::Registry {
-                host: f.az.login_server(),
+            &Store::open(&s.target.registry, &c),
+            &TargetImage {
                 repository: "runwhen/big".into(),
                 tag: "1".into(),
             },
@@ -325,4 +299,52 @@ async fn auto_falls_back_to_the_copy_engine_for_more_than_50_manifests() {
             .await
             .unwrap();
     assert_eq!(got.digest, big.digest);
+}
+
+#[tokio::test]
+async fn a_pull_only_identity_reads_the_target_through_the_distribution_api() {
+    // The identity may pull but not list (no metadata_read): the store falls back to a
+    // HEAD per tag and leaves dates unknown, rather than failing the check.
+    let az = AzureStandIn::start(AzureOptions {
+        grant_metadata_read: false,
+        ..AzureOptions::default()
+    })
+    .await;
+    let img = ImageBuilder::new(8).build();
+    let digest = az
+        .registry()
+        .pusher()
+        .push_image("team/app", "v1", &img)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "target:\n  registry: \"{}\"\n  acr: {{name: {}, arm_endpoint: \"{}\"}}\n",
+        az.login_server(),
+        az.options().registry_name,
+        az.arm_endpoint()
+    );
+    let env = az.client_secret_env();
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let s = settings_with_env(dir.path(), &yaml, &pairs);
+    let store = Store::open(&s.target.registry, &client(&s));
+    let image = |tag: &str| TargetImage {
+        repository: "team/app".into(),
+        tag: tag.into(),
+    };
+    let found = store.tag_digest(&image("v1")).await.unwrap().unwrap();
+    assert_eq!(found.to_string(), digest);
+    assert!(store.tag_digest(&image("v2")).await.unwrap().is_none());
+    assert!(store.holds_digest("team/app", &found).await.unwrap());
+    let platform = acr_sync::registry::Platform::linux("amd64");
+    assert!(
+        store
+            .created(&image("v1"), &platform)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        az.count("GET", "/acr/v1/team/app/_tags") >= 1,
+        "the listing was tried"
+    );
 }

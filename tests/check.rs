@@ -3,13 +3,12 @@
 
 mod common;
 
-use acr_sync::check::check;
 use acr_sync::plan::{Reason, Stage, Status};
 use acr_sync::report;
 use acr_sync_testkit::{Fault, FaultProxy, MediaKind, Registry, RegistryOptions, TestIndex};
 use chrono::{TimeZone, Utc};
 
-use common::{CodeCollections, client, push_codecollections, settings};
+use common::{CodeCollections, client, push_codecollections, run_check, settings};
 
 struct Fixture {
     upstream: Registry,
@@ -56,7 +55,7 @@ fn now() -> chrono::DateTime<Utc> {
 async fn chooses_the_sibling_with_the_builds_digest_across_pages() {
     let f = fixture().await;
     let s = settings(f.dir.path(), &f.yaml("cc-one, cc-two"));
-    let plan = check(&s, &client(&s), now()).await;
+    let plan = run_check(&s, &client(&s), now()).await;
 
     assert_eq!(plan.entries.len(), 2, "{plan:#?}");
     let one = &plan.entries[0];
@@ -106,12 +105,12 @@ async fn the_count_follows_the_state_of_the_target() {
     let target = f.target.pusher();
     let amd64 = f.content.two.image_for("linux", "amd64").unwrap();
 
-    assert_eq!(check(&s, &c, now()).await.outdated(), 2, "empty target");
+    assert_eq!(run_check(&s, &c, now()).await.outdated(), 2, "empty target");
 
     target
         .push_index("runwhen/cc-one", "main-aaaaaaa", &f.content.one)
         .await;
-    let plan = check(&s, &c, now()).await;
+    let plan = run_check(&s, &c, now()).await;
     assert_eq!(plan.outdated(), 1, "partly synced: {plan:#?}");
     assert_eq!(plan.entries[0].status, Status::UpToDate);
 
@@ -120,7 +119,7 @@ async fn the_count_follows_the_state_of_the_target() {
     target
         .push_image("runwhen/cc-two", "main-ddddddd", wrong)
         .await;
-    let plan = check(&s, &c, now()).await;
+    let plan = run_check(&s, &c, now()).await;
     assert_eq!(plan.outdated(), 1);
     let two = &plan.entries[1];
     assert_eq!(
@@ -168,7 +167,7 @@ async fn the_count_follows_the_state_of_the_target() {
         .push_image("runwhen/cc-two", "main-ddddddd", amd64)
         .await;
     let mark = f.target.log_mark().await;
-    let plan = check(&s, &c, now()).await;
+    let plan = run_check(&s, &c, now()).await;
     assert_eq!(plan.outdated(), 0, "fully synced: {plan:#?}");
     assert!(plan.is_complete());
     // An up-to-date check reads the target with one HEAD per image, nothing else.
@@ -187,13 +186,13 @@ async fn missing_latest_and_unreachable_upstream_are_reported_not_dropped() {
         f.yaml("cc-one, cc-nolatest")
     );
     let s = settings(f.dir.path(), &yaml);
-    let plan = check(&s, &client(&s), now()).await;
+    let plan = run_check(&s, &client(&s), now()).await;
 
     assert_eq!(plan.entries.len(), 3, "{plan:#?}");
     assert_eq!(plan.outdated(), 1);
     assert_eq!(plan.failed(), 2);
     let missing = &plan.entries[1];
-    let Status::Failed { stage, error } = &missing.status else {
+    let Status::Failed { stage, error, .. } = &missing.status else {
         panic!("{missing:?}")
     };
     assert_eq!(*stage, Stage::Resolve);
@@ -230,7 +229,7 @@ async fn explicit_images_follow_their_rule() {
         f.proxy.host()
     );
     let s = settings(f.dir.path(), &yaml);
-    let plan = check(&s, &client(&s), now()).await;
+    let plan = run_check(&s, &client(&s), now()).await;
     let tags: Vec<_> = plan
         .entries
         .iter()
@@ -263,7 +262,7 @@ async fn date_tags_count_the_digest_under_any_tag() {
     let s = common::settings_with_env(f.dir.path(), &yaml, &[("USE_DATE_TAG", "true")]);
     let c = client(&s);
 
-    let plan = check(&s, &c, now()).await;
+    let plan = run_check(&s, &c, now()).await;
     let entry = &plan.entries[0];
     assert_eq!(entry.target.as_ref().unwrap().tag, "20261124080000");
     assert_eq!(
@@ -278,7 +277,7 @@ async fn date_tags_count_the_digest_under_any_tag() {
         .pusher()
         .push_index("runwhen/tool", "20250101000000", &latest)
         .await;
-    let plan = check(&s, &c, now()).await;
+    let plan = run_check(&s, &c, now()).await;
     assert_eq!(plan.entries[0].status, Status::UpToDate);
 }
 
@@ -299,7 +298,7 @@ async fn a_google_digest_map_resolves_siblings_without_heads() {
         dir,
     };
     let s = settings(f.dir.path(), &f.yaml("cc-one, cc-two"));
-    let plan = check(&s, &client(&s), now()).await;
+    let plan = run_check(&s, &client(&s), now()).await;
 
     assert_eq!(plan.entries[0].source.tag(), Some("main-aaaaaaa"));
     assert_eq!(plan.entries[1].source.tag(), Some("main-ddddddd"));
@@ -356,7 +355,7 @@ async fn two_upstreams_for_one_target_tag_are_refused_and_duplicates_count_once(
         f.yaml("")
     );
     let s = settings(f.dir.path(), &yaml);
-    let plan = check(&s, &client(&s), now()).await;
+    let plan = run_check(&s, &client(&s), now()).await;
 
     assert_eq!(
         plan.entries.len(),
@@ -407,7 +406,7 @@ async fn chart_images_are_sources_and_a_broken_chart_is_reported() {
     // The second entry renders the same chart with the sidecar on and no sidecar image,
     // which `required` refuses.
     let s = settings(f.dir.path(), &yaml);
-    let plan = check(&s, &client(&s), now()).await;
+    let plan = run_check(&s, &client(&s), now()).await;
 
     assert_eq!(plan.entries.len(), 1, "{plan:#?}");
     let entry = &plan.entries[0];
@@ -485,7 +484,7 @@ async fn a_sibling_index_with_the_same_architecture_image_matches() {
             proxy.host()
         );
         let s = settings(dir.path(), &yaml);
-        let plan = check(&s, &client(&s), now()).await;
+        let plan = run_check(&s, &client(&s), now()).await;
         let entry = &plan.entries[0];
         assert_eq!(
             entry.source.tag(),

@@ -5,15 +5,15 @@
 #[path = "common/copy.rs"]
 mod helpers;
 
-use acr_sync::copy::{CopyOptions, CopyTarget};
-use acr_sync::registry::Platform;
+use acr_sync::copy::CopyOptions;
+use acr_sync::store::{Layout, REF_NAME};
 use acr_sync_testkit::{
     Fault, FaultProxy, ImageBuilder, MediaKind, Registry, RegistryOptions, TestImage, TestIndex,
 };
 
 use helpers::{
-    copier, mounts_of, reference, skopeo, skopeo_raw_registry, to_layout, to_registry, upload_puts,
-    upload_starts, uploads_of,
+    CopyTo, To, copier, mounts_of, reference, skopeo, skopeo_raw_registry, to_layout, to_registry,
+    upload_puts, upload_starts, uploads_of,
 };
 
 async fn registries() -> (Registry, Registry) {
@@ -48,7 +48,7 @@ async fn a_multi_arch_index_keeps_every_digest() {
         upstream.pusher().push_index(&repo, "1.0", &index).await;
 
         let copied = copier(CopyOptions::default())
-            .copy(
+            .copy_to(
                 &reference(&upstream.host(), &repo, "1.0"),
                 &to_registry(&target.host(), &repo, "1.0"),
             )
@@ -89,14 +89,14 @@ async fn a_shared_base_layer_is_mounted_not_uploaded_again() {
     let mark = target.log_mark().await;
 
     let first = copier
-        .copy(
+        .copy_to(
             &reference(&upstream.host(), "vendor/a", "1"),
             &to_registry(&target.host(), "runwhen/a", "1"),
         )
         .await
         .unwrap();
     let second = copier
-        .copy(
+        .copy_to(
             &reference(&upstream.host(), "vendor/b", "1"),
             &to_registry(&target.host(), "runwhen/b", "1"),
         )
@@ -142,7 +142,7 @@ async fn a_blob_two_images_need_at_once_is_uploaded_once() {
         to_registry(&target.host(), "runwhen/a", "1"),
         to_registry(&target.host(), "runwhen/b", "1"),
     );
-    let (ra, rb) = tokio::join!(copier.copy(&sa, &ta), copier.copy(&sb, &tb));
+    let (ra, rb) = tokio::join!(copier.copy_to(&sa, &ta), copier.copy_to(&sb, &tb));
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
 
     let requests = target.requests_since(mark).await;
@@ -179,7 +179,7 @@ async fn a_corrupt_blob_aborts_the_image_and_leaves_the_tag_alone() {
 
     for tag in ["2.0", "kept"] {
         let err = copier(CopyOptions::default())
-            .copy(&source, &to_registry(&target.host(), "runwhen/app", tag))
+            .copy_to(&source, &to_registry(&target.host(), "runwhen/app", tag))
             .await
             .unwrap_err();
         let message = err.to_string();
@@ -222,11 +222,11 @@ async fn a_corrupt_blob_aborts_the_image_and_leaves_the_tag_alone() {
     // Into a layout: no tag, no blob file, no temporary file left behind.
     let dir = tempfile::tempdir().unwrap();
     let err = copier(CopyOptions::default())
-        .copy(&source, &to_layout(dir.path(), "runwhen/app", "2.0"))
+        .copy_to(&source, &to_layout(dir.path(), "runwhen/app", "2.0"))
         .await
         .unwrap_err();
     assert!(err.is_digest_mismatch(), "{err}");
-    let layout = acr_sync::layout::Layout::new(dir.path());
+    let layout = Layout::new(dir.path());
     assert_eq!(layout.tag_digest("runwhen/app", "2.0").unwrap(), None);
     // Blobs in flight when the copy stopped finish their file task, then remove their
     // temporary file: wait for that, bounded.
@@ -257,7 +257,7 @@ async fn copying_again_transfers_no_blob() {
     let source = reference(&upstream.host(), "vendor/app", "3.0");
     let dest = to_registry(&target.host(), "runwhen/app", "3.0");
     let first = copier(CopyOptions::default())
-        .copy(&source, &dest)
+        .copy_to(&source, &dest)
         .await
         .unwrap();
     assert!(first.blobs_copied > 0);
@@ -268,7 +268,7 @@ async fn copying_again_transfers_no_blob() {
         force: true,
         ..CopyOptions::default()
     };
-    let again = copier(forced).copy(&source, &dest).await.unwrap();
+    let again = copier(forced).copy_to(&source, &dest).await.unwrap();
     assert_eq!(
         (again.blobs_copied, again.blobs_mounted, again.bytes),
         (0, 0, 0)
@@ -287,7 +287,7 @@ async fn copying_again_transfers_no_blob() {
     let mark = target.log_mark().await;
     let pinned = source.with_digest(first.digest.clone());
     let noop = copier(CopyOptions::default())
-        .copy(&pinned, &dest)
+        .copy_to(&pinned, &dest)
         .await
         .unwrap();
     assert_eq!((noop.manifests_written, noop.blobs_present), (0, 0));
@@ -320,14 +320,14 @@ async fn a_layout_target_is_readable_by_skopeo() {
     let copier = copier(CopyOptions::default());
 
     let copied = copier
-        .copy(
+        .copy_to(
             &reference(&upstream.host(), "vendor/app", "1.0"),
             &to_layout(dir.path(), "runwhen/app", "1.0"),
         )
         .await
         .unwrap();
     copier
-        .copy(
+        .copy_to(
             &reference(&upstream.host(), "vendor/tool", "2"),
             &to_layout(dir.path(), "runwhen/tool", "2"),
         )
@@ -364,7 +364,7 @@ async fn a_layout_target_is_readable_by_skopeo() {
     // Docker media types are kept as they are (digests preserved, the entry says the
     // true type); skopeo 1.9 only addresses OCI-typed entries, so our reader checks it.
     let legacy = copier
-        .copy(
+        .copy_to(
             &reference(&upstream.host(), "vendor/legacy", "1"),
             &to_layout(dir.path(), "runwhen/legacy", "1"),
         )
@@ -376,7 +376,7 @@ async fn a_layout_target_is_readable_by_skopeo() {
     assert!(entries.contains(&("runwhen/legacy:1".to_string(), docker.media_type.clone())));
 
     // The read side sees every name; copying again writes nothing.
-    let reader = acr_sync::layout::Layout::new(dir.path());
+    let reader = Layout::new(dir.path());
     assert_eq!(
         reader.tag_digest("runwhen/app", "1.0").unwrap(),
         Some(copied.digest.clone())
@@ -390,7 +390,7 @@ async fn a_layout_target_is_readable_by_skopeo() {
         single.digest
     );
     let again = copier
-        .copy(
+        .copy_to(
             &reference(&upstream.host(), "vendor/app", "1.0"),
             &to_layout(dir.path(), "runwhen/app", "1.0"),
         )
@@ -401,67 +401,12 @@ async fn a_layout_target_is_readable_by_skopeo() {
 
 /// `(ref name, media type)` of every `index.json` entry.
 fn reader_entries(dir: &std::path::Path) -> Vec<(String, String)> {
-    let index = acr_sync::layout::Layout::new(dir).index().unwrap();
+    let index = Layout::new(dir).index().unwrap();
     index
         .manifests
         .iter()
-        .map(|e| {
-            (
-                e.annotations[acr_sync::layout::REF_NAME].clone(),
-                e.media_type.clone(),
-            )
-        })
+        .map(|e| (e.annotations[REF_NAME].clone(), e.media_type.clone()))
         .collect()
-}
-
-#[tokio::test]
-async fn a_platform_list_pushes_a_new_smaller_index() {
-    let (upstream, target) = registries().await;
-    let index = TestIndex::multi_arch(14, MediaKind::Oci, true);
-    upstream
-        .pusher()
-        .push_index("vendor/app", "1.0", &index)
-        .await;
-    let options = CopyOptions {
-        platforms: Some(vec![Platform::linux("arm64")]),
-        ..CopyOptions::default()
-    };
-    let dest: CopyTarget = to_registry(&target.host(), "runwhen/app", "arm");
-    let copied = copier(options)
-        .copy(&reference(&upstream.host(), "vendor/app", "1.0"), &dest)
-        .await
-        .unwrap();
-
-    assert_ne!(
-        copied.digest.to_string(),
-        index.digest,
-        "a subset is a different index"
-    );
-    let got = target
-        .pusher()
-        .get_manifest("runwhen/app", "arm")
-        .await
-        .unwrap();
-    assert_eq!(got.digest, copied.digest.to_string());
-    let value: serde_json::Value = serde_json::from_slice(&got.bytes).unwrap();
-    let digests: Vec<&str> = value["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["digest"].as_str().unwrap())
-        .collect();
-    let arm64 = index.image_for("linux", "arm64").unwrap();
-    assert_eq!(
-        digests,
-        vec![arm64.digest.as_str(), index.attestations[1].digest.as_str()]
-    );
-    let amd64 = index.image_for("linux", "amd64").unwrap();
-    assert!(
-        !target
-            .pusher()
-            .blob_exists("runwhen/app", &amd64.layers[0].digest)
-            .await
-    );
 }
 
 #[tokio::test]
@@ -472,7 +417,7 @@ async fn images_copied_at_once_into_one_layout_keep_every_tag() {
     upstream.pusher().push_image("vendor/b", "1", &b).await;
     let dir = tempfile::tempdir().unwrap();
     let copier = copier(CopyOptions::default());
-    let targets: Vec<CopyTarget> = (0..6)
+    let targets: Vec<To> = (0..6)
         .map(|i| to_layout(dir.path(), &format!("runwhen/app{i}"), "1"))
         .collect();
     let sources = [
@@ -482,7 +427,7 @@ async fn images_copied_at_once_into_one_layout_keep_every_tag() {
     let copies = targets
         .iter()
         .enumerate()
-        .map(|(i, t)| copier.copy(&sources[i % 2], t));
+        .map(|(i, t)| copier.copy_to(&sources[i % 2], t));
     let results = futures::future::join_all(copies).await;
     let copied: usize = results
         .iter()

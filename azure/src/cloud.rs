@@ -22,6 +22,9 @@ pub enum Cloud {
 }
 
 impl Cloud {
+    /// Every cloud.
+    pub const ALL: [Cloud; 3] = [Cloud::Public, Cloud::China, Cloud::UsGovernment];
+
     /// Parses the names `az cloud list` uses, and short forms: `public` / `AzureCloud`,
     /// `china` / `AzureChinaCloud`, `usgovernment` / `usgov` / `AzureUSGovernment`.
     pub fn parse(name: &str) -> Option<Cloud> {
@@ -36,7 +39,7 @@ impl Cloud {
     /// The cloud whose ACR suffix `login_server` ends with, if any.
     pub fn from_login_server(login_server: &str) -> Option<Cloud> {
         let lower = login_server.to_ascii_lowercase();
-        [Cloud::Public, Cloud::China, Cloud::UsGovernment]
+        Cloud::ALL
             .into_iter()
             .find(|c| lower.ends_with(c.acr_suffix()))
     }

@@ -11,6 +11,7 @@
 //!   registry client then gets scoped access tokens from `/oauth2/token` by itself.
 //! - [`listing`]: `/acr/v1/{repo}/_tags` and `/_manifests`, one request per repository
 //!   with digests and dates, and [`TagListings`], the per-run cache a check reads.
+//! - [`name`]: ACR's naming rules ([`AcrName`]) and each cloud's login-server suffix.
 //! - [`arm`] and [`import`]: [`AcrImporter`], ARM `importImage` with its long-running
 //!   operation, registry discovery by name, failures mapped to clear messages, and
 //!   [`can_import`], which says when the copy engine must serve instead.
@@ -50,6 +51,7 @@ pub mod credential;
 pub mod exchange;
 pub mod import;
 pub mod listing;
+pub mod name;
 
 pub use arm::{Arm, ArmError, RegistryResource};
 pub use cloud::{Cloud, EndpointError, EndpointKind, Endpoints};
@@ -59,4 +61,5 @@ pub use import::{
     AcrImporter, FallbackReason, ImageShape, ImportError, ImportMode, Imported, MAX_LAYER_BYTES,
     MAX_MANIFESTS, can_import, inspect,
 };
-pub use listing::{AcrManifest, AcrTag, TagListings, list_manifests, list_tags};
+pub use listing::{AcrManifest, AcrTag, TagListings, list_manifests, list_tags, listing_refused};
+pub use name::{AcrName, AcrNameError};

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use acr_sync_registry::{Client, Digest, Reference};
+use acr_sync_registry::{Client, Digest};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -125,9 +125,9 @@ async fn list<T: for<'de> Deserialize<'de>>(
     }
 }
 
-/// A listing refused for lack of permission: the caller falls back to the distribution
-/// API, which a pull-only identity may use.
-fn listing_refused(e: &acr_sync_registry::Error) -> bool {
+/// Whether a listing was refused for lack of permission (no `metadata_read`): the
+/// caller then falls back to the distribution API, which a pull-only identity may use.
+pub fn listing_refused(e: &acr_sync_registry::Error) -> bool {
     matches!(
         e.kind(),
         acr_sync_registry::ErrorKind::Forbidden { .. }
@@ -189,55 +189,6 @@ impl TagListings {
         })
         .await
         .clone()
-    }
-
-    /// The digest under `repository:tag`, if the tag exists: from the listing, or with a
-    /// HEAD of the manifest when the identity may not list (no `metadata_read`).
-    pub async fn tag_digest(
-        &self,
-        repository: &str,
-        tag: &str,
-    ) -> Result<Option<Digest>, acr_sync_registry::Error> {
-        match self.tag(repository, tag).await {
-            Ok(found) => Ok(found.map(|t| t.digest)),
-            Err(e) if listing_refused(&e) => {
-                let r = Reference::from_parts(&self.login_server, repository, Some(tag), None)
-                    .map_err(|e| invalid(&self.login_server, repository, e.to_string()))?;
-                Ok(self.client.head_manifest(&r).await?.map(|h| h.digest))
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Whether any tag points to `digest`: from the listing, or a HEAD by digest when
-    /// the identity may not list.
-    pub async fn holds_digest_or_head(
-        &self,
-        repository: &str,
-        digest: &Digest,
-    ) -> Result<bool, acr_sync_registry::Error> {
-        match self.holds_digest(repository, digest).await {
-            Err(e) if listing_refused(&e) => {
-                let r = Reference::from_parts(&self.login_server, repository, None, Some(digest))
-                    .map_err(|e| invalid(&self.login_server, repository, e.to_string()))?;
-                Ok(self.client.head_manifest(&r).await?.is_some())
-            }
-            other => other,
-        }
-    }
-
-    /// When the tag's content arrived (`lastUpdateTime`, else `createdTime`); None when
-    /// the tag is missing or the identity may not list.
-    pub async fn updated(
-        &self,
-        repository: &str,
-        tag: &str,
-    ) -> Result<Option<DateTime<Utc>>, acr_sync_registry::Error> {
-        match self.tag(repository, tag).await {
-            Ok(found) => Ok(found.and_then(|t| t.last_update_time.or(t.created_time))),
-            Err(e) if listing_refused(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     /// The tag's entry, if the tag exists.

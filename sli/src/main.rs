@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 
 use acr_sync::check::check;
-use acr_sync::cli::{self, Exit, Format, GlobalArgs};
 use acr_sync::config::Settings;
 use acr_sync::execute::ExecuteOptions;
-use acr_sync::metrics::Metrics;
 use acr_sync::registry::Client;
 use acr_sync::report;
+use acr_sync_cli::metrics::Metrics;
+use acr_sync_cli::{self as cli, Exit, Format, GlobalArgs, Run};
 use chrono::Utc;
 
 #[derive(Debug, Parser)]
@@ -95,7 +95,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    cli::init_logging(cli.global.verbose);
+    cli::logging::init(cli.global.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -120,8 +120,8 @@ async fn serve_command(cli: &Cli, args: &ServeArgs) -> Exit {
         );
         return Exit::Usage;
     }
-    let (settings, client) = match cli::load(&cli.global, "acr-sync-sli") {
-        Ok(loaded) => loaded,
+    let run = match cli::load(&cli.global, "acr-sync-sli") {
+        Ok(run) => run,
         Err(exit) => return exit,
     };
     let options = serve::Options {
@@ -129,7 +129,7 @@ async fn serve_command(cli: &Cli, args: &ServeArgs) -> Exit {
         interval: args.interval,
         check_timeout: args.check_timeout.unwrap_or(args.interval),
     };
-    serve::run(settings, client, options).await
+    serve::run(run, options).await
 }
 
 async fn check_once(cli: &Cli) -> Exit {
@@ -155,8 +155,12 @@ async fn check_once(cli: &Cli) -> Exit {
         eprintln!("acr-sync-sli: {e}");
         return Exit::Usage;
     }
-    let (settings, client) = match cli::load(&cli.global, "acr-sync-sli") {
-        Ok(loaded) => loaded,
+    let Run {
+        settings,
+        client,
+        store,
+    } = match cli::load(&cli.global, "acr-sync-sli") {
+        Ok(run) => run,
         Err(exit) => return exit,
     };
     if let Err(e) = outputs::check_writable_dir(&settings.output_dir) {
@@ -164,7 +168,7 @@ async fn check_once(cli: &Cli) -> Exit {
         return Exit::Usage;
     }
     let started = Instant::now();
-    let plan = check(&settings, &client, Utc::now()).await;
+    let plan = check(&settings, &client, &store, Utc::now()).await;
     let duration = started.elapsed();
     let target = &settings.target;
     // Written before any import: when this fails nothing has been changed (exit 1), and
@@ -193,7 +197,7 @@ async fn check_once(cli: &Cli) -> Exit {
         let format = cli.global.format;
         let (records, _) = cli::import(
             &plan,
-            &settings,
+            &store,
             &importer,
             &options,
             format,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use acr_sync::metrics::CONTENT_TYPE;
+use acr_sync_cli::metrics::CONTENT_TYPE;
 
 /// A push that takes longer than this has failed: the run must not hang on a Pushgateway.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(30);

@@ -27,10 +27,11 @@ use axum::routing::get;
 use chrono::Utc;
 
 use acr_sync::check::check;
-use acr_sync::cli::Exit;
 use acr_sync::config::Settings;
-use acr_sync::metrics::{CheckFailure, Metrics};
 use acr_sync::registry::Client;
+use acr_sync::store::Store;
+use acr_sync_cli::metrics::{CheckFailure, Metrics};
+use acr_sync_cli::{Exit, Run};
 
 /// How long in-flight requests may take to finish once a shutdown signal came.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -54,7 +55,12 @@ struct Shared {
 }
 
 /// Serves until SIGTERM or SIGINT; exit 0 then, 1 when it cannot listen.
-pub async fn run(settings: Settings, client: Client, options: Options) -> Exit {
+pub async fn run(run: Run, options: Options) -> Exit {
+    let Run {
+        settings,
+        client,
+        store,
+    } = run;
     let metrics = match Metrics::new(env!("CARGO_PKG_VERSION"), &settings.target) {
         Ok(metrics) => metrics,
         Err(e) => {
@@ -98,7 +104,7 @@ pub async fn run(settings: Settings, client: Client, options: Options) -> Exit {
     });
 
     tokio::select! {
-        () = check_loop(&shared, &settings, &client, &options) => {}
+        () = check_loop(&shared, &settings, &client, &store, &options) => {}
         signal = shutdown_signal() => eprintln!("acr-sync-sli: {signal}: shutting down"),
         ended = &mut server => {
             eprintln!("acr-sync-sli: the HTTP server stopped: {}", describe(ended));
@@ -125,19 +131,31 @@ fn describe(ended: Result<std::io::Result<()>, tokio::task::JoinError>) -> Strin
 }
 
 /// Checks now and then once per interval, forever; never two checks at once.
-async fn check_loop(shared: &Shared, settings: &Settings, client: &Client, options: &Options) {
+async fn check_loop(
+    shared: &Shared,
+    settings: &Settings,
+    client: &Client,
+    store: &Store,
+    options: &Options,
+) {
     let mut ticker = tokio::time::interval(options.interval);
     // A check slower than the interval delays the next tick instead of bunching them.
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        check_once(shared, settings, client, options.check_timeout).await;
+        check_once(shared, settings, client, store, options.check_timeout).await;
     }
 }
 
-async fn check_once(shared: &Shared, settings: &Settings, client: &Client, limit: Duration) {
+async fn check_once(
+    shared: &Shared,
+    settings: &Settings,
+    client: &Client,
+    store: &Store,
+    limit: Duration,
+) {
     let started = Instant::now();
-    match tokio::time::timeout(limit, check(settings, client, Utc::now())).await {
+    match tokio::time::timeout(limit, check(settings, client, store, Utc::now())).await {
         Ok(plan) => {
             let elapsed = started.elapsed();
             let result = shared.metrics.record_check(&plan, elapsed, Utc::now());
@@ -192,7 +210,7 @@ fn router(shared: Arc<Shared>) -> Router {
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     match shared.metrics.encode() {
         Ok(text) => (
-            [(header::CONTENT_TYPE, acr_sync::metrics::CONTENT_TYPE)],
+            [(header::CONTENT_TYPE, acr_sync_cli::metrics::CONTENT_TYPE)],
             text,
         )
             .into_response(),

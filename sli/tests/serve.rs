@@ -111,7 +111,8 @@ async fn serve_follows_the_target_survives_a_down_upstream_and_stops_on_sigterm(
     )
     .unwrap();
     let client = acr_sync::registry::Client::new(settings.client_config()).unwrap();
-    let plan = acr_sync::check::check(&settings, &client, chrono::Utc::now()).await;
+    let store = acr_sync::store::Store::open(&settings.target.registry, &client);
+    let plan = acr_sync::check::check(&settings, &client, &store, chrono::Utc::now()).await;
     let copier = acr_sync::copy::Copier::new(client, acr_sync::copy::CopyOptions::default());
     let options = acr_sync::execute::ExecuteOptions {
         dry_run: false,
@@ -119,7 +120,7 @@ async fn serve_follows_the_target_survives_a_down_upstream_and_stops_on_sigterm(
     };
     let records = acr_sync::execute::execute(
         &plan,
-        &settings.target.registry,
+        &store,
         &acr_sync::execute::Importer::Copy(copier),
         &options,
         &acr_sync::execute::Progress::default(),

@@ -230,9 +230,7 @@ impl Settings {
     /// `target.subscription_id`, else `AZURE_SUBSCRIPTION_ID`, else discovered; the
     /// resource group is `target.acr.resource_group`, else discovered from the name.
     pub fn acr_importer(&self) -> Option<acr_sync_azure::AcrImporter> {
-        let TargetRegistry::Acr { name, login_server } = &self.target.registry else {
-            return None;
-        };
+        let (name, login_server) = self.target.registry.acr_name()?;
         let credential = self.azure.credential.clone()?;
         let mut sources: BTreeMap<String, Credentials> = self
             .registries
@@ -246,7 +244,7 @@ impl Settings {
             );
         }
         Some(
-            acr_sync_azure::AcrImporter::new(credential, name, login_server)
+            acr_sync_azure::AcrImporter::new(credential, name.as_str(), login_server)
                 .subscription(
                     self.target
                         .subscription_id
@@ -270,8 +268,8 @@ impl Settings {
         }
         let defaults = ClientConfig::default();
         let mut credential_providers = BTreeMap::new();
-        if let (TargetRegistry::Acr { login_server, .. }, Some(credential)) =
-            (&self.target.registry, &self.azure.credential)
+        if let (Some((_, login_server)), Some(credential)) =
+            (self.target.registry.acr_name(), &self.azure.credential)
         {
             // Basic credentials configured for the ACR (admin user, repository token) win.
             let has_basic = registries
@@ -279,7 +277,7 @@ impl Settings {
                 .is_some_and(|r| r.credentials.is_some());
             if !has_basic {
                 credential_providers.insert(
-                    login_server.clone(),
+                    login_server.to_string(),
                     acr_sync_registry::ProvidedCredentials(Arc::new(
                         acr_sync_azure::AcrCredentials::new(credential.clone(), login_server),
                     )),
@@ -412,8 +410,8 @@ fn azure(file: &FileConfig, target: &Target, env: &Env) -> Result<AzureSettings,
                 })?;
         }
     }
-    let credential = match &target.registry {
-        TargetRegistry::Acr { .. } => {
+    let credential = match target.registry.acr_name() {
+        Some(_) => {
             let lookup = |name: &str| env.get(name).map(str::to_string);
             let credential = acr_sync_azure::Credential::from_env(&lookup, endpoints.clone());
             let wanted = credential.kind().is_explicit()
@@ -421,7 +419,7 @@ fn azure(file: &FileConfig, target: &Target, env: &Env) -> Result<AzureSettings,
                 || env.get("IMDS_ENDPOINT").is_some();
             wanted.then(|| Arc::new(credential))
         }
-        _ => None,
+        None => None,
     };
     Ok(AzureSettings {
         endpoints,
@@ -456,28 +454,25 @@ fn target(file: &FileConfig, base: &Path, env: &Env) -> Result<Target, ConfigErr
         .as_ref()
         .and_then(|a| a.cloud.as_deref())
         .and_then(acr_sync_azure::Cloud::parse);
-    if let (Some(cloud), TargetRegistry::Acr { name, login_server }) = (cloud, &mut registry) {
+    if let (
+        Some(cloud),
+        TargetRegistry::Registry {
+            host,
+            acr: Some(name),
+        },
+    ) = (cloud, &mut registry)
+    {
         if text.as_deref().is_some_and(|t| !t.contains(['.', ':'])) {
-            *login_server = format!("{name}{}", cloud.acr_suffix());
+            *host = name.login_server(cloud);
         }
     }
     if let Some(name) = file.target.acr.as_ref().and_then(|a| a.name.as_deref()) {
         // `target.acr.name` names the resource behind any login server (a private
         // endpoint's host, a loopback stand-in in tests).
-        let valid =
-            (5..=50).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric());
-        if !valid {
-            return Err(ConfigError::invalid(
-                Origin::key("target.acr.name"),
-                format!("{name:?} is not an ACR name (5 to 50 letters and digits)"),
-            ));
-        }
+        let name = acr_sync_azure::AcrName::parse(name)
+            .map_err(|e| ConfigError::invalid(Origin::key("target.acr.name"), e))?;
         registry = match registry {
-            TargetRegistry::Acr { login_server, .. }
-            | TargetRegistry::Oci { host: login_server } => TargetRegistry::Acr {
-                name: name.to_ascii_lowercase(),
-                login_server,
-            },
+            TargetRegistry::Registry { host, .. } => TargetRegistry::acr(name, host),
             TargetRegistry::Layout { .. } => {
                 return Err(ConfigError::invalid(
                     Origin::key("target.acr.name"),

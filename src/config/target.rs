@@ -3,20 +3,19 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// The target as given by `REGISTRY_NAME` / `target.registry`.
+use acr_sync_azure::{AcrName, Cloud};
+
+/// The target as given by `REGISTRY_NAME` / `target.registry`: a registry, which always
+/// has a host, or a layout, which never has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetRegistry {
-    /// An Azure Container Registry, by its resource name and login server.
-    Acr {
-        /// The registry resource name (`myacr`).
-        name: String,
-        /// The data-plane host (`myacr.azurecr.io`).
-        login_server: String,
-    },
-    /// Any registry that speaks the OCI distribution API, by `host[:port]`.
-    Oci {
-        /// `host[:port]`.
+    /// A registry that speaks the OCI distribution API: an Azure Container Registry or
+    /// any other.
+    Registry {
+        /// `host[:port]`; for an ACR its login server (`myacr.azurecr.io`).
         host: String,
+        /// The ACR resource behind `host`, when it is one.
+        acr: Option<AcrName>,
     },
     /// An OCI image layout directory on disk.
     Layout {
@@ -25,9 +24,6 @@ pub enum TargetRegistry {
     },
 }
 
-/// The login-server suffixes of ACR in the public, China and US Government clouds.
-const ACR_SUFFIXES: [&str; 3] = [".azurecr.io", ".azurecr.cn", ".azurecr.us"];
-
 /// Why a target registry setting was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -35,7 +31,7 @@ const ACR_SUFFIXES: [&str; 3] = [".azurecr.io", ".azurecr.cn", ".azurecr.us"];
 )]
 pub struct TargetError {
     input: String,
-    reason: &'static str,
+    reason: String,
 }
 
 impl TargetRegistry {
@@ -48,9 +44,9 @@ impl TargetRegistry {
 
     /// Parses `myacr`, `myacr.azurecr.io`, `host[:port]` or `oci-layout:DIR`.
     pub fn parse(input: &str) -> Result<TargetRegistry, TargetError> {
-        let err = |reason| TargetError {
+        let err = |reason: &str| TargetError {
             input: input.to_string(),
-            reason,
+            reason: reason.to_string(),
         };
         let text = input.trim();
         if let Some(dir) = text.strip_prefix("oci-layout:") {
@@ -78,46 +74,74 @@ impl TargetRegistry {
                 "a registry has no path; put the path in REGISTRY_REPOSITORY_PATH",
             ));
         }
-        let lower = host.to_ascii_lowercase();
-        if let Some(suffix) = ACR_SUFFIXES.iter().find(|s| lower.ends_with(*s)) {
-            let name = &lower[..lower.len() - suffix.len()];
-            return acr(name, lower.clone()).ok_or_else(|| err("invalid ACR name"));
+        if let Some(parsed) = AcrName::from_login_server(host) {
+            let (name, _) = parsed.map_err(|e| err(&format!("invalid ACR name: {e}")))?;
+            return Ok(TargetRegistry::acr(name, host.to_ascii_lowercase()));
         }
-        if !host.contains(['.', ':']) && lower != "localhost" {
+        if !host.contains(['.', ':']) && !host.eq_ignore_ascii_case("localhost") {
             // A bare name is an ACR resource name in the public cloud, as `az acr` takes it.
-            return acr(&lower, format!("{lower}.azurecr.io"))
-                .ok_or_else(|| err("an ACR name is 5 to 50 letters and digits"));
+            let name = AcrName::parse(host).map_err(|e| err(&e.to_string()))?;
+            let login_server = name.login_server(Cloud::Public);
+            return Ok(TargetRegistry::acr(name, login_server));
         }
         let probe = format!("{host}/probe");
         acr_sync_registry::Reference::parse(&probe).map_err(|_| err("not a valid host[:port]"))?;
-        Ok(TargetRegistry::Oci {
+        Ok(TargetRegistry::Registry {
             host: host.to_string(),
+            acr: None,
         })
+    }
+
+    /// The ACR `name` at `login_server`.
+    pub fn acr(name: AcrName, login_server: String) -> TargetRegistry {
+        TargetRegistry::Registry {
+            host: login_server,
+            acr: Some(name),
+        }
     }
 
     /// The registry host images are pushed to, or `None` for a layout.
     pub fn host(&self) -> Option<&str> {
         match self {
-            TargetRegistry::Acr { login_server, .. } => Some(login_server),
-            TargetRegistry::Oci { host } => Some(host),
+            TargetRegistry::Registry { host, .. } => Some(host),
             TargetRegistry::Layout { .. } => None,
         }
     }
-}
 
-fn acr(name: &str, login_server: String) -> Option<TargetRegistry> {
-    let valid = (5..=50).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric());
-    valid.then(|| TargetRegistry::Acr {
-        name: name.to_string(),
-        login_server,
-    })
+    /// The ACR resource name and its login server, when the target is an ACR.
+    pub fn acr_name(&self) -> Option<(&AcrName, &str)> {
+        match self {
+            TargetRegistry::Registry {
+                host,
+                acr: Some(name),
+            } => Some((name, host)),
+            _ => None,
+        }
+    }
+
+    /// How every report, record, metric label and error spells a target repository, or
+    /// an image of it when `tag` is given: `host/repository[:tag]` for a registry, and
+    /// `oci-layout:DIR:repository[:tag]` for a layout, the form skopeo reads
+    /// (`oci:DIR:repository:tag`: the layout's ref names are `repository:tag`).
+    pub fn image_name(&self, repository: &str, tag: Option<&str>) -> String {
+        let mut name = match self {
+            TargetRegistry::Registry { host, .. } => format!("{host}/{repository}"),
+            TargetRegistry::Layout { dir } => {
+                format!("oci-layout:{}:{repository}", dir.display())
+            }
+        };
+        if let Some(tag) = tag {
+            name.push(':');
+            name.push_str(tag);
+        }
+        name
+    }
 }
 
 impl fmt::Display for TargetRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TargetRegistry::Acr { login_server, .. } => f.write_str(login_server),
-            TargetRegistry::Oci { host } => f.write_str(host),
+            TargetRegistry::Registry { host, .. } => f.write_str(host),
             TargetRegistry::Layout { dir } => write!(f, "oci-layout:{}", dir.display()),
         }
     }
@@ -129,9 +153,12 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        let acr = |name: &str, server: &str| TargetRegistry::Acr {
-            name: name.into(),
-            login_server: server.into(),
+        let acr = |name: &str, server: &str| {
+            TargetRegistry::acr(AcrName::parse(name).unwrap(), server.into())
+        };
+        let oci = |host: &str| TargetRegistry::Registry {
+            host: host.into(),
+            acr: None,
         };
         let cases = [
             ("myacr", acr("myacr", "myacr.azurecr.io")),
@@ -146,24 +173,9 @@ mod tests {
                 acr("chinaacr", "chinaacr.azurecr.cn"),
             ),
             ("govacr1.azurecr.us", acr("govacr1", "govacr1.azurecr.us")),
-            (
-                "registry.internal:5000",
-                TargetRegistry::Oci {
-                    host: "registry.internal:5000".into(),
-                },
-            ),
-            (
-                "127.0.0.1:5000",
-                TargetRegistry::Oci {
-                    host: "127.0.0.1:5000".into(),
-                },
-            ),
-            (
-                "localhost",
-                TargetRegistry::Oci {
-                    host: "localhost".into(),
-                },
-            ),
+            ("registry.internal:5000", oci("registry.internal:5000")),
+            ("127.0.0.1:5000", oci("127.0.0.1:5000")),
+            ("localhost", oci("localhost")),
             (
                 "oci-layout:/tmp/m",
                 TargetRegistry::Layout {
@@ -190,5 +202,34 @@ mod tests {
             let msg = TargetRegistry::parse(input).unwrap_err().to_string();
             assert!(msg.contains(&format!("{input:?}")), "{msg}");
         }
+    }
+}
+
+#[cfg(test)]
+mod naming {
+    use super::*;
+
+    #[test]
+    fn one_spelling_for_each_kind() {
+        let registry = TargetRegistry::parse("myacr.azurecr.io").unwrap();
+        assert_eq!(
+            registry.image_name("runwhen/app", Some("1.0")),
+            "myacr.azurecr.io/runwhen/app:1.0"
+        );
+        assert_eq!(
+            registry.image_name("runwhen/app", None),
+            "myacr.azurecr.io/runwhen/app"
+        );
+        let plain = TargetRegistry::parse("127.0.0.1:5000").unwrap();
+        assert_eq!(plain.image_name("a/b", Some("v2")), "127.0.0.1:5000/a/b:v2");
+        let layout = TargetRegistry::parse("oci-layout:/srv/mirror").unwrap();
+        assert_eq!(
+            layout.image_name("runwhen/app", Some("1.0")),
+            "oci-layout:/srv/mirror:runwhen/app:1.0"
+        );
+        assert_eq!(
+            layout.image_name("runwhen/app", None),
+            "oci-layout:/srv/mirror:runwhen/app"
+        );
     }
 }

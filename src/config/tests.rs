@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use acr_sync_azure::AcrName;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -20,10 +21,7 @@ fn the_example_file_is_valid_and_complete() {
     let s = Settings::load(Some(&example), &Env::default()).unwrap();
     assert_eq!(
         s.target.registry,
-        TargetRegistry::Acr {
-            name: "myacr".into(),
-            login_server: "myacr.azurecr.io".into()
-        }
+        TargetRegistry::acr(AcrName::parse("myacr").unwrap(), "myacr.azurecr.io".into())
     );
     assert_eq!(s.target.repository_path, "runwhen");
     let cc = s.codecollections.unwrap();
@@ -253,10 +251,7 @@ fn an_acr_target_with_azure_settings() {
     .unwrap();
     assert_eq!(
         s.target.registry,
-        TargetRegistry::Acr {
-            name: "myacr01".into(),
-            login_server: "127.0.0.1:5000".into()
-        }
+        TargetRegistry::acr(AcrName::parse("myacr01").unwrap(), "127.0.0.1:5000".into())
     );
     assert_eq!(
         s.azure.endpoints.resource_manager.as_str(),

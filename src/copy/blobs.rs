@@ -11,15 +11,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use acr_sync_registry::{Client, Descriptor, Digest, Mount, Reference, UploadSession};
-use futures::StreamExt as _;
+use acr_sync_registry::{BlobStream, Client, Descriptor, Digest, Reference};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{CopyErrorKind, Destination};
-use crate::layout::{BlobWriter, Layout};
+use super::CopyErrorKind;
+use crate::store::{Mounted, Store};
 
-/// Chunks are gathered up to this size before one blocking file write.
-const FILE_WRITE_BATCH: usize = 1024 * 1024;
 /// Attempts per blob when the connection breaks mid-stream (the transport already
 /// retries each request; this covers a body cut after its headers arrived).
 const ATTEMPTS: u32 = 2;
@@ -68,14 +65,15 @@ impl BlobMover {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Makes `blob` of `source` present in `dest`.
+    /// Makes `blob` of `source` present in `repository` of `store`.
     pub(super) async fn transfer(
         &self,
         source: &Reference,
         blob: &Descriptor,
-        dest: &Destination,
+        store: &Store,
+        repository: &str,
     ) -> Result<Outcome, CopyErrorKind> {
-        let key = (dest.store_key(), blob.digest.clone());
+        let key = (store.key(), blob.digest.clone());
         // One transfer per target and digest at a time: a second image needing the same
         // blob waits here, then finds it held and mounts or skips it.
         let lock = lock_map(&self.in_flight)
@@ -84,173 +82,77 @@ impl BlobMover {
             .clone();
         let _exclusive = lock.lock().await;
         let _upload = permit(&self.uploads, &key.0, self.per_registry).await;
-        let outcome = match dest {
-            Destination::Registry {
-                host, repository, ..
-            } => self.to_registry(source, blob, host, repository).await,
-            Destination::Layout { layout, .. } => self.to_layout(source, blob, layout).await,
-        }
-        .map_err(|e| CopyErrorKind::blob(&blob.digest, e))?;
-        if let Destination::Registry { repository, .. } = dest {
-            lock_map(&self.held).insert(key, repository.clone());
-        }
+        let outcome = self
+            .place(source, blob, store, repository, &key)
+            .await
+            .map_err(|e| CopyErrorKind::blob(&blob.digest, e))?;
+        lock_map(&self.held).insert(key, repository.to_string());
         Ok(outcome)
     }
 
-    async fn to_registry(
+    async fn place(
         &self,
         source: &Reference,
         blob: &Descriptor,
-        host: &str,
+        store: &Store,
         repository: &str,
+        key: &(String, Digest),
     ) -> Result<Outcome, CopyErrorKind> {
-        let held_in = lock_map(&self.held)
-            .get(&(host.to_string(), blob.digest.clone()))
-            .cloned();
-        if held_in.as_deref() == Some(repository) {
-            return Ok(Outcome::Present);
-        }
-        if self
-            .client
-            .blob_exists(host, repository, &blob.digest)
-            .await?
-            .is_some()
-        {
+        let held_in = lock_map(&self.held).get(key).cloned();
+        if held_in.as_deref() == Some(repository) || store.has_blob(repository, blob).await? {
             return Ok(Outcome::Present);
         }
         // Mount from where this run put it, or from the source repository when the
         // source is on the target registry itself.
-        let from = held_in
-            .or_else(|| (source.registry() == host).then(|| source.repository().to_string()));
-        let mut session = match from {
+        let from = held_in.or_else(|| {
+            store
+                .is_registry(source.registry())
+                .then(|| source.repository().to_string())
+        });
+        let mut pending = None;
+        if let Some(from) = from {
             // A refused mount (no read access to `from`, say) only costs the upload.
-            Some(from) => match self
-                .client
-                .mount_blob(host, repository, &from, &blob.digest)
-                .await
-            {
-                Ok(Mount::Mounted) => return Ok(Outcome::Mounted),
-                Ok(Mount::NotMounted(session)) => Some(session),
-                Err(e) => {
-                    tracing::debug!(
-                        "mounting {} from {from} failed, uploading it: {e}",
-                        blob.digest
-                    );
-                    None
-                }
-            },
-            None => None,
-        };
+            match store.mount_blob(repository, &from, &blob.digest).await {
+                Ok(Mounted::Yes) => return Ok(Outcome::Mounted),
+                Ok(Mounted::No(session)) => pending = session,
+                Err(e) => tracing::debug!(
+                    "mounting {} from {from} failed, uploading it: {e}",
+                    blob.digest
+                ),
+            }
+        }
         let mut attempt = 1;
         loop {
-            let open = match session.take() {
-                Some(s) => s,
-                None => self.client.start_upload(host, repository).await?,
+            let _download = permit(&self.downloads, source.registry(), self.per_registry).await;
+            let written = match self.download(source, blob).await {
+                Ok(body) => store
+                    .write_blob(repository, blob, body, pending.take())
+                    .await
+                    .map_err(CopyErrorKind::from),
+                Err(e) => Err(e),
             };
-            match self.upload(source, blob, open).await {
+            match written {
                 Err(e) if attempt < ATTEMPTS && is_transient(&e) => attempt += 1,
-                other => return other.map(Outcome::Copied),
+                other => return other.map(|()| Outcome::Copied(blob.size)),
             }
         }
     }
 
-    /// Streams the blob from the source into an open upload. The download verifies the
-    /// digest as it streams, and the client abandons the upload before its closing PUT
-    /// when it does not match, so the content is hashed once.
-    async fn upload(
+    /// The blob from the source, verified as it streams, counted as it passes.
+    async fn download(
         &self,
         source: &Reference,
         blob: &Descriptor,
-        session: UploadSession,
-    ) -> Result<u64, CopyErrorKind> {
-        let _download = permit(&self.downloads, source.registry(), self.per_registry).await;
+    ) -> Result<BlobStream, CopyErrorKind> {
         let moved = Arc::clone(&self.bytes);
-        let stream = self
+        Ok(self
             .client
             .get_blob(source.registry(), source.repository(), &blob.digest)
             .await?
             .on_chunk(move |chunk| {
                 moved.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            });
-        self.client
-            .upload_verified(session, blob.size, stream)
-            .await?;
-        Ok(blob.size)
+            }))
     }
-
-    async fn to_layout(
-        &self,
-        source: &Reference,
-        blob: &Descriptor,
-        layout: &Layout,
-    ) -> Result<Outcome, CopyErrorKind> {
-        if layout.blob_size(&blob.digest) == Some(blob.size) {
-            return Ok(Outcome::Present);
-        }
-        let mut attempt = 1;
-        loop {
-            match self.download(source, blob, layout).await {
-                Err(e) if attempt < ATTEMPTS && is_transient(&e) => attempt += 1,
-                other => return other.map(Outcome::Copied),
-            }
-        }
-    }
-
-    /// Streams the blob into a layout file, renamed into place once verified.
-    async fn download(
-        &self,
-        source: &Reference,
-        blob: &Descriptor,
-        layout: &Layout,
-    ) -> Result<u64, CopyErrorKind> {
-        let _download = permit(&self.downloads, source.registry(), self.per_registry).await;
-        let mut writer = layout.blob_writer(&blob.digest, blob.size)?;
-        let mut stream = self
-            .client
-            .get_blob(source.registry(), source.repository(), &blob.digest)
-            .await?;
-        let mut batch = Vec::new();
-        let mut batched = 0;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            batched += chunk.len();
-            batch.push(chunk);
-            if batched >= FILE_WRITE_BATCH {
-                writer = write_batch(writer, std::mem::take(&mut batch)).await?;
-                batched = 0;
-            }
-        }
-        writer = write_batch(writer, batch).await?;
-        blocking(move || writer.commit()).await?;
-        Ok(blob.size)
-    }
-}
-
-/// Writes chunks off the async threads (file I/O blocks).
-async fn write_batch<B: AsRef<[u8]> + Send + 'static>(
-    mut writer: BlobWriter,
-    batch: Vec<B>,
-) -> Result<BlobWriter, CopyErrorKind> {
-    if batch.is_empty() {
-        return Ok(writer);
-    }
-    blocking(move || {
-        for chunk in &batch {
-            writer.write(chunk.as_ref())?;
-        }
-        Ok(writer)
-    })
-    .await
-}
-
-pub(super) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::layout::LayoutError> + Send + 'static,
-) -> Result<T, CopyErrorKind> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| CopyErrorKind::Task(e.to_string()))?
-        .map_err(CopyErrorKind::from)
 }
 
 /// A broken connection, a time-out or an upload the registry wants restarted: worth one

@@ -2,11 +2,10 @@
 
 use std::fmt;
 
-use acr_sync_registry::{Digest, ErrorKind, Reference, ReferenceError};
+use acr_sync_registry::{Digest, Reference, ReferenceError};
 
-use crate::layout::LayoutError;
-
-use super::CopyTarget;
+use crate::failure::FailureClass;
+use crate::store::{LayoutError, StoreError};
 
 /// A copy of one image failed. Its message names the source and the target image; the
 /// cause stays available as a typed [`CopyErrorKind`] (and, for registry failures, as
@@ -40,9 +39,6 @@ pub enum CopyErrorKind {
     /// The target repository or tag does not make a valid reference.
     #[error("{0}")]
     Reference(#[from] ReferenceError),
-    /// The platform list matches no image of the source index.
-    #[error("the index has no image for the platforms {0}")]
-    NoPlatform(String),
     /// The source content is not something this engine copies.
     #[error("{0}")]
     Unsupported(String),
@@ -54,13 +50,13 @@ pub enum CopyErrorKind {
 impl CopyError {
     pub(super) fn new(
         source: &Reference,
-        target: &CopyTarget,
+        target: String,
         kind: CopyErrorKind,
         tag_untouched: bool,
     ) -> CopyError {
         CopyError {
             source_image: source.to_string(),
-            target: target.to_string(),
+            target,
             kind,
             tag_untouched,
         }
@@ -88,10 +84,12 @@ impl CopyError {
 
     /// Whether content did not match its digest (a corrupt source or transfer).
     pub fn is_digest_mismatch(&self) -> bool {
-        matches!(
-            self.registry_error().map(|e| e.kind()),
-            Some(ErrorKind::DigestMismatch { .. })
-        ) || self.kind.is_layout_mismatch()
+        self.class() == FailureClass::DigestMismatch
+    }
+
+    /// The class of the failure, for reports and metrics.
+    pub fn class(&self) -> FailureClass {
+        self.kind.class()
     }
 
     /// Whether the failure happened before the target tag was written, so that the tag
@@ -110,13 +108,14 @@ impl CopyErrorKind {
         }
     }
 
-    fn is_layout_mismatch(&self) -> bool {
+    fn class(&self) -> FailureClass {
         match self {
-            CopyErrorKind::Layout(LayoutError::Invalid { message, .. }) => {
-                message.contains("does not match")
-            }
-            CopyErrorKind::Blob { error, .. } => error.is_layout_mismatch(),
-            _ => false,
+            CopyErrorKind::Registry(e) => FailureClass::of_registry(e),
+            CopyErrorKind::Layout(e) => FailureClass::of_layout(e),
+            CopyErrorKind::Blob { error, .. } => error.class(),
+            CopyErrorKind::Reference(_) => FailureClass::Config,
+            CopyErrorKind::Unsupported(_) => FailureClass::Unsupported,
+            CopyErrorKind::Task(_) => FailureClass::Storage,
         }
     }
 
@@ -125,6 +124,17 @@ impl CopyErrorKind {
         CopyErrorKind::Blob {
             digest: digest.clone(),
             error: Box::new(error),
+        }
+    }
+}
+
+impl From<StoreError> for CopyErrorKind {
+    fn from(e: StoreError) -> CopyErrorKind {
+        match e {
+            StoreError::Registry(e) => CopyErrorKind::Registry(e),
+            StoreError::Layout(e) => CopyErrorKind::Layout(e),
+            StoreError::Reference(e) => CopyErrorKind::Reference(e),
+            StoreError::Task(e) => CopyErrorKind::Task(e),
         }
     }
 }

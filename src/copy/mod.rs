@@ -13,22 +13,22 @@
 //! image mounts it instead of uploading it again. It speaks to registries only through
 //! [`acr_sync_registry::Client`]; it knows no HTTP.
 //!
-//! With [`CopyOptions::platforms`] an index is narrowed to those platforms (module
-//! `select`): the target then holds a new index whose digest differs from the
-//! source's. The default, all platforms, copies the index byte for byte.
+//! An index is copied whole, byte for byte, so the target holds the source's digest.
+//! Where the image goes is a [`Store`] and a [`TargetImage`]; the engine never asks
+//! which kind of store it is.
 
 mod blobs;
 mod error;
-mod select;
 
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use acr_sync_registry::{Client, Descriptor, Digest, Manifest, Platform, Reference};
+use acr_sync_registry::{Client, Descriptor, Digest, Manifest, Reference};
 use futures::future::try_join_all;
 
-use crate::layout::Layout;
+use crate::plan::TargetImage;
+use crate::store::Store;
 use blobs::{BlobMover, Outcome};
 pub use error::{CopyError, CopyErrorKind};
 
@@ -38,8 +38,6 @@ const MAX_DEPTH: usize = 3;
 /// How a run copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyOptions {
-    /// Platforms to copy from an index; None copies the index whole, keeping its digest.
-    pub platforms: Option<Vec<Platform>>,
     /// Blob transfers at once from, and to, any one registry.
     pub blobs_per_registry: usize,
     /// Re-write manifests and the tag even when the target tag already holds the digest.
@@ -49,55 +47,8 @@ pub struct CopyOptions {
 impl Default for CopyOptions {
     fn default() -> CopyOptions {
         CopyOptions {
-            platforms: None,
             blobs_per_registry: 8,
             force: false,
-        }
-    }
-}
-
-/// Where an image is copied to.
-#[derive(Debug, Clone)]
-pub enum CopyTarget {
-    /// A repository and tag of a registry.
-    Registry {
-        /// `host[:port]`, as in references.
-        host: String,
-        /// The repository.
-        repository: String,
-        /// The tag.
-        tag: String,
-    },
-    /// A tag of an OCI image layout on disk, named `<repository>:<tag>`.
-    Layout {
-        /// The layout (created when missing).
-        layout: Layout,
-        /// The repository part of the name.
-        repository: String,
-        /// The tag part of the name.
-        tag: String,
-    },
-}
-
-impl fmt::Display for CopyTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CopyTarget::Registry {
-                host,
-                repository,
-                tag,
-            } => write!(f, "{host}/{repository}:{tag}"),
-            CopyTarget::Layout {
-                layout,
-                repository,
-                tag,
-            } => {
-                write!(
-                    f,
-                    "oci-layout:{}:{repository}:{tag}",
-                    layout.dir().display()
-                )
-            }
         }
     }
 }
@@ -153,21 +104,6 @@ impl fmt::Debug for Copier {
     }
 }
 
-/// The target as the engine writes it.
-pub(crate) enum Destination {
-    Registry {
-        client: Client,
-        host: String,
-        repository: String,
-        tag: String,
-    },
-    Layout {
-        layout: Layout,
-        repository: String,
-        tag: String,
-    },
-}
-
 /// Which step failed, so that the error can say whether the tag was touched.
 struct Failed {
     kind: CopyErrorKind,
@@ -206,15 +142,21 @@ impl Copier {
         self.inner.blobs.bytes()
     }
 
-    /// Copies `source` (by its digest when it has one, else its tag) to `target`.
+    /// Copies `source` (by its digest when it has one, else its tag) to `image` of
+    /// `store`.
     ///
     /// Returns without writing when the target tag already holds the digest, unless
     /// [`CopyOptions::force`]. On error the target tag is untouched unless the error
     /// says otherwise (the last step, writing the tag, failed).
-    pub async fn copy(&self, source: &Reference, target: &CopyTarget) -> Result<Copied, CopyError> {
-        self.copy_image(source, target, false)
+    pub async fn copy(
+        &self,
+        source: &Reference,
+        store: &Store,
+        image: &TargetImage,
+    ) -> Result<Copied, CopyError> {
+        self.copy_image(source, store, image, false)
             .await
-            .map_err(|f| CopyError::new(source, target, f.kind, f.tag_untouched))
+            .map_err(|f| CopyError::new(source, store.name(image), f.kind, f.tag_untouched))
     }
 
     /// [`Copier::copy`] for an image whose target tag the caller has just compared (a
@@ -222,54 +164,63 @@ impl Copier {
     pub async fn copy_outdated(
         &self,
         source: &Reference,
-        target: &CopyTarget,
+        store: &Store,
+        image: &TargetImage,
     ) -> Result<Copied, CopyError> {
-        self.copy_image(source, target, true)
+        self.copy_image(source, store, image, true)
             .await
-            .map_err(|f| CopyError::new(source, target, f.kind, f.tag_untouched))
+            .map_err(|f| CopyError::new(source, store.name(image), f.kind, f.tag_untouched))
     }
 
     async fn copy_image(
         &self,
         source: &Reference,
-        target: &CopyTarget,
+        store: &Store,
+        image: &TargetImage,
         compared: bool,
     ) -> Result<Copied, Failed> {
-        let options = &self.inner.options;
-        let dest = Destination::open(target, &self.inner.client).await?;
-        let whole = options.platforms.is_none();
-        let skip_compare = options.force || compared;
+        store.prepare(image).await?;
+        let compare = !(self.inner.options.force || compared);
         // With a source digest the no-op case costs one request: the target tag's HEAD.
-        if let (false, true, Some(digest)) = (skip_compare, whole, source.digest()) {
-            if dest.tag_digest().await?.as_ref() == Some(digest) {
+        if let (true, Some(digest)) = (compare, source.digest()) {
+            if store.tag_digest(image).await?.as_ref() == Some(digest) {
                 return Ok(Copied::unchanged(digest.clone()));
             }
         }
         // Otherwise read the source and the target tag at once (the tag only matters
         // when the digest was not compared above).
-        let compare = !skip_compare && (source.digest().is_none() || !whole);
+        let compare = compare && source.digest().is_none();
         let (top, existing) = tokio::join!(self.inner.client.get_manifest(source), async {
             if compare {
-                dest.tag_digest().await
+                store.tag_digest(image).await
             } else {
                 Ok(None)
             }
         });
-        let top = select::select(top?, options.platforms.as_deref())?;
+        let top = top?;
         if compare && existing? == Some(top.digest.clone()) {
             return Ok(Copied::unchanged(top.digest));
         }
         let levels = self.children(source, &top).await?;
-        let mut copied = self.copy_blobs(source, &top, &levels, &dest).await?;
+        let mut copied = self.copy_blobs(source, &top, &levels, store, image).await?;
+        let repository = &image.repository;
         // Deepest children first: a registry accepts an index only once its children exist.
         for level in levels.iter().rev() {
-            try_join_all(level.iter().map(|m| dest.put_manifest(m, false))).await?;
+            try_join_all(
+                level
+                    .iter()
+                    .map(|m| store.put_manifest(repository, m, None)),
+            )
+            .await?;
             copied.manifests_written += level.len();
         }
-        dest.put_manifest(&top, true).await.map_err(|kind| Failed {
-            kind,
-            tag_untouched: false,
-        })?;
+        store
+            .put_manifest(repository, &top, Some(&image.tag))
+            .await
+            .map_err(|e| Failed {
+                kind: e.into(),
+                tag_untouched: false,
+            })?;
         copied.manifests_written += 1;
         copied.digest = top.digest;
         Ok(copied)
@@ -332,7 +283,8 @@ impl Copier {
         source: &Reference,
         top: &Manifest,
         levels: &[Vec<Manifest>],
-        dest: &Destination,
+        store: &Store,
+        image: &TargetImage,
     ) -> Result<Copied, CopyErrorKind> {
         let mut seen = HashSet::new();
         let mut wanted = Vec::new();
@@ -346,11 +298,11 @@ impl Copier {
                     .filter(|b| seen.insert(b.digest.clone())),
             );
         }
-        let outcomes = try_join_all(
-            wanted
-                .iter()
-                .map(|b| self.inner.blobs.transfer(source, b, dest)),
-        )
+        let outcomes = try_join_all(wanted.iter().map(|b| {
+            self.inner
+                .blobs
+                .transfer(source, b, store, &image.repository)
+        }))
         .await?;
         let mut copied = Copied::unchanged(top.digest.clone());
         for outcome in outcomes {
@@ -364,105 +316,5 @@ impl Copier {
             }
         }
         Ok(copied)
-    }
-}
-
-impl Destination {
-    async fn open(target: &CopyTarget, client: &Client) -> Result<Destination, CopyErrorKind> {
-        Ok(match target.clone() {
-            CopyTarget::Registry {
-                host,
-                repository,
-                tag,
-            } => {
-                // Validate once, up front, rather than after the blobs moved.
-                Reference::from_parts(&host, &repository, Some(&tag), None)?;
-                Destination::Registry {
-                    client: client.clone(),
-                    host,
-                    repository,
-                    tag,
-                }
-            }
-            CopyTarget::Layout {
-                layout,
-                repository,
-                tag,
-            } => {
-                let prepared = layout.clone();
-                blobs::blocking(move || prepared.init()).await?;
-                Destination::Layout {
-                    layout,
-                    repository,
-                    tag,
-                }
-            }
-        })
-    }
-
-    /// What identifies the store for locks and semaphores: the registry host, or the
-    /// layout directory.
-    fn store_key(&self) -> String {
-        match self {
-            Destination::Registry { host, .. } => host.clone(),
-            Destination::Layout { layout, .. } => format!("oci-layout:{}", layout.dir().display()),
-        }
-    }
-
-    async fn tag_digest(&self) -> Result<Option<Digest>, CopyErrorKind> {
-        match self {
-            Destination::Registry {
-                client,
-                host,
-                repository,
-                tag,
-            } => {
-                let r = Reference::from_parts(host, repository, Some(tag), None)?;
-                Ok(client.head_manifest(&r).await?.map(|h| h.digest))
-            }
-            Destination::Layout {
-                layout,
-                repository,
-                tag,
-            } => Ok(layout.tag_digest(repository, tag)?),
-        }
-    }
-
-    /// Writes a manifest: by digest, or under the tag when `tagged`.
-    async fn put_manifest(&self, m: &Manifest, tagged: bool) -> Result<(), CopyErrorKind> {
-        match self {
-            Destination::Registry {
-                client,
-                host,
-                repository,
-                tag,
-            } => {
-                let r = if tagged {
-                    Reference::from_parts(host, repository, Some(tag), None)?
-                } else {
-                    Reference::from_parts(host, repository, None, Some(&m.digest))?
-                };
-                client
-                    .put_manifest(&r, &m.media_type, m.bytes.clone())
-                    .await?;
-            }
-            Destination::Layout {
-                layout,
-                repository,
-                tag,
-            } => {
-                layout.write_blob(&m.digest, &m.bytes)?;
-                if tagged {
-                    layout.set_tag(
-                        repository,
-                        tag,
-                        &m.media_type,
-                        &m.digest,
-                        m.bytes.len() as u64,
-                    )?;
-                }
-            }
-        }
-        Ok(())
     }
 }

@@ -10,9 +10,9 @@ use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 
 use acr_sync::check::check;
-use acr_sync::cli::{self, Exit, Format, GlobalArgs, ImporterChoice};
 use acr_sync::execute::ExecuteOptions;
 use acr_sync::report;
+use acr_sync_cli::{self as cli, Exit, Format, GlobalArgs, ImporterChoice, Run};
 
 const PROGRAM: &str = "acr-sync-taskset";
 
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    cli::init_logging(cli.global.verbose);
+    cli::logging::init(cli.global.verbose);
     match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(sync(&cli)).into(),
         Err(e) => {
@@ -72,8 +72,12 @@ fn main() -> ExitCode {
 }
 
 async fn sync(cli: &Cli) -> Exit {
-    let (settings, client) = match cli::load(&cli.global, PROGRAM) {
-        Ok(loaded) => loaded,
+    let Run {
+        settings,
+        client,
+        store,
+    } = match cli::load(&cli.global, PROGRAM) {
+        Ok(run) => run,
         Err(exit) => return exit,
     };
     if let Some(path) = &cli.sync.report
@@ -94,7 +98,7 @@ async fn sync(cli: &Cli) -> Exit {
     };
     // SYNC_IMAGES=false turns the taskset into a report, as in the seed.
     let dry_run = cli.sync.dry_run || settings.sync.enabled == Some(false);
-    let plan = check(&settings, &client, Utc::now()).await;
+    let plan = check(&settings, &client, &store, Utc::now()).await;
     let options = ExecuteOptions {
         dry_run,
         concurrency: cli
@@ -104,7 +108,7 @@ async fn sync(cli: &Cli) -> Exit {
     };
     let (records, exit) = cli::import(
         &plan,
-        &settings,
+        &store,
         &importer,
         &options,
         cli.global.format,

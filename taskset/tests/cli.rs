@@ -291,9 +291,17 @@ async fn an_oci_layout_target_needs_no_registry_and_skopeo_reads_it() {
         "{}",
         text(&out.stdout)
     );
+    // The printed name is the one every report uses: skopeo's `oci:DIR:REF` form with
+    // the target's own prefix.
+    let name = format!("{target}:mirror/cc-a:main-abcdef0");
+    assert!(
+        text(&out.stdout).contains(&format!(" -> {name} (")),
+        "{}",
+        text(&out.stdout)
+    );
     let inspected = Command::new("skopeo")
         .args(["inspect", "--raw"])
-        .arg(format!("oci:{}:mirror/cc-a:main-abcdef0", layout.display()))
+        .arg(name.replacen("oci-layout:", "oci:", 1))
         .output()
         .expect("skopeo runs");
     assert!(inspected.status.success(), "{}", text(&inspected.stderr));
@@ -306,6 +314,11 @@ async fn an_oci_layout_target_needs_no_registry_and_skopeo_reads_it() {
     let out = taskset(dir.path(), &[], &[]);
     assert!(
         text(&out.stdout).contains("0 imported, 2 up to date"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stdout).contains(&format!(" = {name}\n")),
         "{}",
         text(&out.stdout)
     );

@@ -60,6 +60,7 @@
 mod azure;
 mod image;
 mod log;
+mod logs;
 mod net;
 mod process;
 mod proxy;
@@ -75,6 +76,7 @@ pub use image::{
     Platform, TestImage, TestIndex, sha256_digest,
 };
 pub use log::{LoggedRequest, parse_access_log};
+pub use logs::CapturedLogs;
 pub use net::free_port;
 pub use process::{Registry, RegistryOptions, docker_registry_binary};
 pub use proxy::{Fault, FaultKind, FaultProxy, SeenRequest};

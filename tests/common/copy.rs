@@ -5,9 +5,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use acr_sync::copy::{Copier, CopyOptions, CopyTarget};
-use acr_sync::layout::Layout;
+use acr_sync::config::TargetRegistry;
+use acr_sync::copy::{Copied, Copier, CopyError, CopyOptions};
+use acr_sync::plan::TargetImage;
 use acr_sync::registry::{Client, ClientConfig, Reference};
+use acr_sync::store::Store;
 use acr_sync_testkit::LoggedRequest;
 
 /// A copier with a default client (loopback registries are plain HTTP).
@@ -21,21 +23,49 @@ pub fn reference(host: &str, repo: &str, tag: &str) -> Reference {
     Reference::parse(&format!("{host}/{repo}:{tag}")).expect("test references are valid")
 }
 
-/// A registry target.
-pub fn to_registry(host: &str, repository: &str, tag: &str) -> CopyTarget {
-    CopyTarget::Registry {
-        host: host.to_string(),
-        repository: repository.to_string(),
-        tag: tag.to_string(),
+/// Where a test copies to: an image of a store.
+pub struct To {
+    /// The store, opened with a default client.
+    pub store: Store,
+    /// The image in it.
+    pub image: TargetImage,
+}
+
+fn to(target: &str, repository: &str, tag: &str) -> To {
+    let client = Client::new(ClientConfig::default()).expect("default client config is valid");
+    let target = TargetRegistry::parse(target).expect("test targets are valid");
+    To {
+        store: Store::open(&target, &client),
+        image: TargetImage {
+            repository: repository.to_string(),
+            tag: tag.to_string(),
+        },
     }
 }
 
+/// A registry target.
+pub fn to_registry(host: &str, repository: &str, tag: &str) -> To {
+    to(host, repository, tag)
+}
+
 /// A layout target.
-pub fn to_layout(dir: &Path, repository: &str, tag: &str) -> CopyTarget {
-    CopyTarget::Layout {
-        layout: Layout::new(dir),
-        repository: repository.to_string(),
-        tag: tag.to_string(),
+pub fn to_layout(dir: &Path, repository: &str, tag: &str) -> To {
+    to(&format!("oci-layout:{}", dir.display()), repository, tag)
+}
+
+/// [`Copier::copy`] to a [`To`].
+pub trait CopyTo {
+    /// Copies `source` to `to`.
+    fn copy_to(
+        &self,
+        source: &Reference,
+        to: &To,
+    ) -> impl std::future::Future<Output = Result<Copied, CopyError>>;
+}
+
+impl CopyTo for Copier {
+    async fn copy_to(&self, source: &Reference, to: &To) -> Result<Copied, CopyError> {
+        self.copy(source, &to.store, &to.image).await
     }
 }
 

@@ -26,6 +26,17 @@ pub fn client(settings: &Settings) -> Client {
     Client::new(settings.client_config()).expect("client config is valid")
 }
 
+/// A check of `settings` with `client`, the target opened with the same client, as the
+/// binaries do it.
+pub async fn run_check(
+    settings: &Settings,
+    client: &Client,
+    now: chrono::DateTime<chrono::Utc>,
+) -> acr_sync::plan::Plan {
+    let store = acr_sync::store::Store::open(&settings.target.registry, client);
+    acr_sync::check::check(settings, client, &store, now).await
+}
+
 /// The upstream content of the code collection tests, with what each tag holds.
 pub struct CodeCollections {
     /// `cc-one:main-latest`, also `main-aaaaaaa`: a multi-arch OCI index.

@@ -42,11 +42,10 @@ use prometheus::{
     Encoder, Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use acr_sync::config::{Target, TargetRegistry};
+use acr_sync::plan::{Category, Plan, PlanEntry, Stage, Status};
+use acr_sync::resolve::Placement;
 use acr_sync_registry::RegistryStats;
-
-use crate::config::Target;
-use crate::plan::{Category, Plan, PlanEntry, Stage, Status};
-use crate::resolve::Placement;
 
 /// The `Content-Type` of the exposition: Prometheus text format 0.0.4.
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
@@ -173,7 +172,7 @@ pub struct Metrics {
 
 /// What the `target` label is made of, fixed for the life of the process.
 struct TargetLabels {
-    registry: String,
+    registry: TargetRegistry,
     placement: Placement,
 }
 
@@ -188,7 +187,7 @@ impl TargetLabels {
         ImageKey {
             category: entry.category,
             source: entry.source.repository_url(),
-            target: format!("{}/{repository}", self.registry),
+            target: self.registry.image_name(&repository, None),
         }
     }
 }
@@ -321,7 +320,7 @@ impl Metrics {
             registry,
             families,
             labels: TargetLabels {
-                registry: target.registry.to_string(),
+                registry: target.registry.clone(),
                 // Date tags change the tag only, never the repository: none needed here.
                 placement: Placement {
                     repository_path: target.repository_path.clone(),

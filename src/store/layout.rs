@@ -61,6 +61,23 @@ pub enum LayoutError {
         /// What is wrong.
         message: String,
     },
+    /// Content did not hash to its digest, or had another size: a corrupt source,
+    /// transfer or file. A blob being written is then not written.
+    #[error(
+        "OCI layout {}: content ({actual_size} bytes, {actual}) does not match the expected {expected_size} bytes and digest {expected}", path.display()
+    )]
+    DigestMismatch {
+        /// The blob's file.
+        path: PathBuf,
+        /// The digest it should have.
+        expected: Digest,
+        /// The digest it has.
+        actual: Digest,
+        /// The size it should have.
+        expected_size: u64,
+        /// The size it has.
+        actual_size: u64,
+    },
 }
 
 /// An OCI image layout directory (which may not exist yet).
@@ -163,10 +180,14 @@ impl Layout {
             path: path.clone(),
             source,
         })?;
-        if !digest.matches(&bytes) {
-            return Err(LayoutError::Invalid {
+        let actual = digest.recompute(&bytes);
+        if actual != *digest {
+            return Err(LayoutError::DigestMismatch {
                 path,
-                message: format!("content does not match its digest {digest}"),
+                expected: digest.clone(),
+                actual,
+                expected_size: bytes.len() as u64,
+                actual_size: bytes.len() as u64,
             });
         }
         Ok(bytes)
@@ -390,11 +411,12 @@ impl BlobWriter {
         } = self;
         let actual = hasher.finish();
         if actual != digest || written != size {
-            return Err(LayoutError::Invalid {
+            return Err(LayoutError::DigestMismatch {
                 path: target,
-                message: format!(
-                    "content ({written} bytes, {actual}) does not match the expected {size} bytes and digest {digest}; not written"
-                ),
+                expected: digest,
+                actual,
+                expected_size: size,
+                actual_size: written,
             });
         }
         let io = |source| LayoutError::Io {
@@ -443,12 +465,12 @@ mod tests {
         let other = digest(b"other");
         let mut w = layout.blob_writer(&other, 5).unwrap();
         w.write(b"wrong").unwrap();
+        let err = w.commit().unwrap_err();
         assert!(
-            w.commit()
-                .unwrap_err()
-                .to_string()
-                .contains("does not match")
+            matches!(&err, LayoutError::DigestMismatch { expected, .. } if *expected == other),
+            "{err}"
         );
+        assert!(err.to_string().contains("does not match"), "{err}");
         assert_eq!(layout.blob_size(&other), None);
         let mut w = layout.blob_writer(&other, 5).unwrap();
         assert!(w.write(b"other and more").is_err());

@@ -1,5 +1,6 @@
-//! What both binaries share on their command line: the global options, output format,
-//! logging and exit codes. Only binaries call this; the library never prints.
+//! The command line both binaries share (global options, output format, exit codes),
+//! and the run's objects built from it: settings, the registry client, the target store
+//! and the importer.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,12 +9,13 @@ use std::sync::atomic::Ordering;
 
 use clap::{Args, ValueEnum};
 
-use crate::config::{Env, Settings};
-use crate::copy::{Copier, CopyOptions};
-use crate::execute::{ExecuteOptions, Importer, Progress, Record, execute};
-use crate::plan::Plan;
-use crate::registry::Client;
-use crate::report;
+use acr_sync::config::{Env, Settings};
+use acr_sync::copy::{Copier, CopyOptions};
+use acr_sync::execute::{ExecuteOptions, Importer, Progress, Record, execute};
+use acr_sync::plan::Plan;
+use acr_sync::registry::Client;
+use acr_sync::report;
+use acr_sync::store::Store;
 
 /// `--config`, `--format` and `--verbose`, accepted before or after a subcommand.
 #[derive(Debug, Clone, Args)]
@@ -81,31 +83,20 @@ pub fn parse<T: clap::Parser>() -> Result<T, ExitCode> {
     })
 }
 
-/// Sends logs to stderr at the level `--verbose` asks for (`RUST_LOG` wins when set).
-pub fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!(
-            "acr_sync={level},acr_sync_registry={level},acr_sync_azure={level},charts_render={level}"
-        ))
-    });
-    // A second call (tests) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+/// What a run is made of, built once by [`load`].
+#[derive(Debug)]
+pub struct Run {
+    /// The settings.
+    pub settings: Settings,
+    /// The registry client every registry is reached with.
+    pub client: Client,
+    /// The target, opened with `client`.
+    pub store: Store,
 }
 
-/// Loads settings and builds the registry client, printing a configuration error as
-/// `program: message` and mapping it to exit 1.
-pub fn load(global: &GlobalArgs, program: &str) -> Result<(Settings, Client), Exit> {
+/// Loads settings, builds the registry client and opens the target store, printing a
+/// configuration error as `program: message` and mapping it to exit 1.
+pub fn load(global: &GlobalArgs, program: &str) -> Result<Run, Exit> {
     let settings = Settings::load(global.config.as_deref(), &Env::from_process()).map_err(|e| {
         eprintln!("{program}: {e}");
         Exit::Usage
@@ -114,7 +105,12 @@ pub fn load(global: &GlobalArgs, program: &str) -> Result<(Settings, Client), Ex
         eprintln!("{program}: {e}");
         Exit::Usage
     })?;
-    Ok((settings, client))
+    let store = Store::open(&settings.target.registry, &client);
+    Ok(Run {
+        settings,
+        client,
+        store,
+    })
 }
 
 /// The importer `choice` asks for; `acr-import` without an ACR target and an Entra
@@ -158,7 +154,7 @@ pub fn importer(
 /// exit 1 promises that nothing changed.
 pub async fn import(
     plan: &Plan,
-    settings: &Settings,
+    store: &Store,
     importer: &Importer,
     options: &ExecuteOptions,
     format: Format,
@@ -166,8 +162,7 @@ pub async fn import(
     program: &str,
 ) -> (Vec<Record>, Exit) {
     let progress = Progress::default();
-    let target = &settings.target.registry;
-    let run = execute(plan, target, importer, options, &progress);
+    let run = execute(plan, store, importer, options, &progress);
     let records = if std::io::stdout().is_terminal() && format == Format::Text && !options.dry_run {
         with_progress(run, &progress, importer).await
     } else {
@@ -179,7 +174,7 @@ pub async fn import(
         Exit::Done
     };
     if let Some(path) = report_path {
-        let text = report::import_markdown(&records, target, options.dry_run);
+        let text = report::import_markdown(&records, store.target(), options.dry_run);
         if let Err(e) = report::write_bytes_atomically(path, text.as_bytes()) {
             eprintln!("{program}: --report: {e}");
             exit = Exit::Partial;

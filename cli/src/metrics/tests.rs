@@ -4,8 +4,8 @@ use acr_sync_registry::{Digest, Reference, RegistryStats};
 use chrono::TimeZone;
 
 use super::*;
-use crate::config::TargetRegistry;
-use crate::plan::{Reason, SourceFailure, Status, TargetImage};
+use acr_sync::config::TargetRegistry;
+use acr_sync::plan::{Reason, SourceFailure, Status, TargetImage};
 
 fn target() -> Target {
     Target {
@@ -66,6 +66,7 @@ fn failed(source: &str, stage: Stage) -> PlanEntry {
         Status::Failed {
             stage,
             error: "down".into(),
+            failure: None,
         },
     )
 }
