@@ -188,6 +188,14 @@ impl Plan {
         self.entries.iter().filter(|e| e.is_failed()).count() + self.source_failures.len()
     }
 
+    /// The one-shot SLI value, the summary's last line: images the target is not known
+    /// to hold, i.e. the outdated ones plus those that could not be checked. A pipeline
+    /// that pushes only this number must never read a mirror it could not see as
+    /// healthy; the summary says which part is which.
+    pub fn not_known_current(&self) -> usize {
+        self.outdated() + self.failed()
+    }
+
     /// Whether everything was checked.
     pub fn is_complete(&self) -> bool {
         self.failed() == 0

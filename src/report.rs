@@ -162,7 +162,8 @@ pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteErro
     })
 }
 
-/// The readable summary; its last line is the outdated count alone.
+/// The readable summary; its last line is the count alone: outdated images plus those
+/// that could not be checked ([`Plan::not_known_current`]).
 pub fn summary(plan: &Plan, target: &TargetRegistry, target_is_default: bool) -> String {
     let mut out = String::new();
     out.push_str(&format!("target: {target}"));
@@ -185,11 +186,17 @@ pub fn summary(plan: &Plan, target: &TargetRegistry, target_is_default: bool) ->
     }
     let checked = plan.entries.len();
     out.push_str(&format!(
-        "{} of {checked} images outdated, {} could not be checked\n{}\n",
+        "{} of {checked} images outdated, {} could not be checked",
         plan.outdated(),
-        plan.failed(),
-        plan.outdated()
+        plan.failed()
     ));
+    if !plan.is_complete() {
+        out.push_str(&format!(
+            "; the count below includes those {} (not known to be mirrored)",
+            plan.failed()
+        ));
+    }
+    out.push_str(&format!("\n{}\n", plan.not_known_current()));
     out
 }
 

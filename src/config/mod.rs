@@ -461,10 +461,9 @@ fn target(file: &FileConfig, base: &Path, env: &Env) -> Result<Target, ConfigErr
             acr: Some(name),
         },
     ) = (cloud, &mut registry)
+        && text.as_deref().is_some_and(|t| !t.contains(['.', ':']))
     {
-        if text.as_deref().is_some_and(|t| !t.contains(['.', ':'])) {
-            *host = name.login_server(cloud);
-        }
+        *host = name.login_server(cloud);
     }
     if let Some(name) = file.target.acr.as_ref().and_then(|a| a.name.as_deref()) {
         // `target.acr.name` names the resource behind any login server (a private

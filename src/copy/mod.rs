@@ -182,10 +182,10 @@ impl Copier {
         store.prepare(image).await?;
         let compare = !(self.inner.options.force || compared);
         // With a source digest the no-op case costs one request: the target tag's HEAD.
-        if let (true, Some(digest)) = (compare, source.digest()) {
-            if store.tag_digest(image).await?.as_ref() == Some(digest) {
-                return Ok(Copied::unchanged(digest.clone()));
-            }
+        if let (true, Some(digest)) = (compare, source.digest())
+            && store.tag_digest(image).await?.as_ref() == Some(digest)
+        {
+            return Ok(Copied::unchanged(digest.clone()));
         }
         // Otherwise read the source and the target tag at once (the tag only matters
         // when the digest was not compared above).

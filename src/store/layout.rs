@@ -15,12 +15,14 @@
 //! The write side is crash-safe in the usual way: a blob is streamed into a temporary
 //! file inside the layout, hashed on the way, and renamed into `blobs/` only once its
 //! digest and size check out; `index.json` is rewritten through a temporary file and a
-//! rename, under an in-process lock, so readers never see half a file and two copies in
-//! one run never lose each other's tags.
+//! rename, so readers never see half a file. Every rewrite takes an exclusive lock on
+//! the layout's lock file (`.acr-sync.lock`, `flock`), re-reads the index under it and
+//! writes it back before letting go, so that two copies, in one process or in two
+//! runs at once, never lose each other's tags. Temporary blob files that a killed run
+//! left behind are removed by the next run that opens the layout.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use acr_sync_registry::Digest;
 use acr_sync_registry::digest::Hasher;
@@ -38,9 +40,11 @@ const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 /// that the rename stays within one directory).
 const INCOMING: &str = ".incoming-";
 
-/// Serialises `index.json` rewrites within the process: a read-modify-write must not
-/// interleave with another one (every layout shares it; rewrites are rare and short).
-static INDEX_LOCK: Mutex<()> = Mutex::new(());
+/// The file every `index.json` rewrite locks, across processes.
+const LOCK_FILE: &str = ".acr-sync.lock";
+/// A temporary blob file untouched this long was left by a run that died: writers touch
+/// theirs at every buffered write, and transfers slower than that are abandoned anyway.
+const STALE_INCOMING: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// An error reading or writing a layout; names the file.
 #[derive(Debug, thiserror::Error)]
@@ -296,9 +300,7 @@ impl Layout {
         size: u64,
     ) -> Result<(), LayoutError> {
         let name = format!("{repository}:{tag}");
-        let _guard = INDEX_LOCK
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _lock = self.lock_index()?;
         let mut index = self.index()?;
         index.schema_version = 2;
         index.media_type = Some(INDEX_MEDIA_TYPE.to_string());
@@ -322,6 +324,58 @@ impl Layout {
             message: e.to_string(),
         })?;
         self.write_atomically(&path, &bytes)
+    }
+
+    /// Takes the layout's exclusive lock (blocking), held until the file is dropped.
+    fn lock_index(&self) -> Result<std::fs::File, LayoutError> {
+        let path = self.dir.join(LOCK_FILE);
+        let io = |source| LayoutError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(file)
+    }
+
+    /// Removes temporary blob files older than [`STALE_INCOMING`]: what a run killed
+    /// mid-transfer left behind. Returns how many were removed.
+    pub fn remove_stale_incoming(&self) -> Result<usize, LayoutError> {
+        let mut removed = 0;
+        let blobs = self.dir.join("blobs");
+        let algorithms = match std::fs::read_dir(&blobs) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(source) => {
+                return Err(LayoutError::Io {
+                    path: blobs,
+                    source,
+                });
+            }
+        };
+        for dir in algorithms.flatten().filter(|e| e.path().is_dir()) {
+            let entries = std::fs::read_dir(dir.path()).map_err(|source| LayoutError::Io {
+                path: dir.path(),
+                source,
+            })?;
+            for entry in entries.flatten() {
+                let stale = entry.file_name().to_string_lossy().starts_with(INCOMING)
+                    && entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_INCOMING));
+                // Another run may remove it first; that is fine.
+                if stale && std::fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
     }
 
     fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
@@ -505,6 +559,53 @@ mod tests {
         let index = layout.index().unwrap();
         assert_eq!((index.schema_version, index.manifests.len()), (2, 2));
         assert_eq!(index.media_type.as_deref(), Some(INDEX_MEDIA_TYPE));
+    }
+
+    #[test]
+    fn stale_temporary_blobs_are_removed_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        layout.init().unwrap();
+        let blobs = dir.path().join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let old = blobs.join(format!("{INCOMING}killed"));
+        let file = std::fs::File::create(&old).unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        file.set_modified(hour_ago).unwrap();
+        let fresh = blobs.join(format!("{INCOMING}writing"));
+        std::fs::write(&fresh, b"in flight").unwrap();
+        let blob = blobs.join("0".repeat(64));
+        std::fs::write(&blob, b"a blob").unwrap();
+        std::fs::File::open(&blob)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        assert_eq!(layout.remove_stale_incoming().unwrap(), 1);
+        assert!(!old.exists());
+        assert!(fresh.exists() && blob.exists());
+    }
+
+    #[test]
+    fn concurrent_tag_writers_lose_nothing() {
+        // Each writer opens its own lock file descriptor, as another process would.
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        layout.init().unwrap();
+        let m = "application/vnd.oci.image.manifest.v1+json";
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let layout = layout.clone();
+                s.spawn(move || {
+                    for i in 0..8 {
+                        let d = digest(format!("{t}-{i}").as_bytes());
+                        layout
+                            .set_tag(&format!("r{t}"), &i.to_string(), m, &d, 1)
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(layout.index().unwrap().manifests.len(), 32);
     }
 
     #[test]

@@ -33,6 +33,8 @@ use acr_sync_registry::{
 };
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
 
 use crate::config::TargetRegistry;
 use crate::plan::TargetImage;
@@ -54,7 +56,11 @@ pub struct Store {
 #[derive(Debug, Clone)]
 enum Backend {
     Registry(Registry),
-    Layout(Layout),
+    Layout {
+        layout: Layout,
+        /// Set once the layout was initialised (and cleaned) in this run.
+        ready: Arc<OnceCell<()>>,
+    },
 }
 
 /// A registry target: the run's client, the host, and for an ACR the run's listings.
@@ -99,7 +105,10 @@ impl Store {
     /// or written until the first call.
     pub fn open(target: &TargetRegistry, client: &Client) -> Store {
         let backend = match target {
-            TargetRegistry::Layout { dir } => Backend::Layout(Layout::new(dir.clone())),
+            TargetRegistry::Layout { dir } => Backend::Layout {
+                layout: Layout::new(dir.clone()),
+                ready: Arc::default(),
+            },
             TargetRegistry::Registry { host, acr } => Backend::Registry(Registry {
                 client: client.clone(),
                 host: host.clone(),
@@ -137,7 +146,7 @@ impl Store {
     /// The digest under the target tag, if the tag exists.
     pub async fn tag_digest(&self, image: &TargetImage) -> Result<Option<Digest>, StoreError> {
         match &self.backend {
-            Backend::Layout(layout) => Ok(layout.tag_digest(&image.repository, &image.tag)?),
+            Backend::Layout { layout, .. } => Ok(layout.tag_digest(&image.repository, &image.tag)?),
             Backend::Registry(r) => match &r.listings {
                 Some(listings) => match listings.tag(&image.repository, &image.tag).await {
                     Ok(found) => Ok(found.map(|t| t.digest)),
@@ -160,7 +169,7 @@ impl Store {
         digest: &Digest,
     ) -> Result<bool, StoreError> {
         match &self.backend {
-            Backend::Layout(layout) => Ok(layout.holds_digest(repository, digest)?),
+            Backend::Layout { layout, .. } => Ok(layout.holds_digest(repository, digest)?),
             Backend::Registry(r) => match &r.listings {
                 Some(listings) => match listings.holds_digest(repository, digest).await {
                     Err(e) if listing_refused(&e) => r.head_digest(repository, digest).await,
@@ -178,7 +187,7 @@ impl Store {
         platform: &Platform,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         match &self.backend {
-            Backend::Layout(layout) => {
+            Backend::Layout { layout, .. } => {
                 Ok(layout.created(&image.repository, &image.tag, platform)?)
             }
             // ACR's listing says when the tag last moved, i.e. when its content arrived:
@@ -201,9 +210,22 @@ impl Store {
     /// checks that `image` makes a valid target reference, before anything moves.
     pub(crate) async fn prepare(&self, image: &TargetImage) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Layout(layout) => {
+            Backend::Layout { layout, ready } => {
                 let layout = layout.clone();
-                blocking(move || layout.init()).await
+                let init = || {
+                    blocking(move || {
+                        layout.init()?;
+                        let removed = layout.remove_stale_incoming()?;
+                        if removed > 0 {
+                            tracing::info!(
+                                "{}: removed {removed} temporary blob files an interrupted run left",
+                                layout.dir().display()
+                            );
+                        }
+                        Ok(())
+                    })
+                };
+                ready.get_or_try_init(init).await.map(drop)
             }
             Backend::Registry(r) => r.tagged(image).map(drop),
         }
@@ -217,7 +239,7 @@ impl Store {
         blob: &Descriptor,
     ) -> Result<bool, StoreError> {
         match &self.backend {
-            Backend::Layout(layout) => Ok(layout.blob_size(&blob.digest) == Some(blob.size)),
+            Backend::Layout { layout, .. } => Ok(layout.blob_size(&blob.digest) == Some(blob.size)),
             Backend::Registry(r) => Ok(r
                 .client
                 .blob_exists(&r.host, repository, &blob.digest)
@@ -234,7 +256,7 @@ impl Store {
         digest: &Digest,
     ) -> Result<Mounted, StoreError> {
         match &self.backend {
-            Backend::Layout(_) => Ok(Mounted::No(None)),
+            Backend::Layout { .. } => Ok(Mounted::No(None)),
             Backend::Registry(r) => Ok(
                 match r
                     .client
@@ -260,7 +282,7 @@ impl Store {
         pending: Option<PendingUpload>,
     ) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Layout(layout) => write_layout_blob(layout, blob, body).await,
+            Backend::Layout { layout, .. } => write_layout_blob(layout, blob, body).await,
             Backend::Registry(r) => {
                 let session = match pending {
                     Some(PendingUpload(session)) => session,
@@ -293,7 +315,7 @@ impl Store {
                     .await?;
                 Ok(())
             }
-            Backend::Layout(layout) => {
+            Backend::Layout { layout, .. } => {
                 let (layout, repository) = (layout.clone(), repository.to_string());
                 let (manifest, tag) = (manifest.clone(), tag.map(str::to_string));
                 blocking(move || {
