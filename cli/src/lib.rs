@@ -1,7 +1,8 @@
 //! What the two acr-sync binaries (`acr-sync-sli`, `acr-sync-taskset`) share, and the
 //! only code besides them that may print: command-line options and exit codes
 //! ([`args`]), logging to stderr ([`logging`]), the run's objects built once from the
-//! settings ([`Run`]), and the Prometheus metrics of the SLI ([`metrics`]).
+//! settings ([`Run`]), the Prometheus metrics of the SLI ([`metrics`]), and the
+//! hardened HTTP server their endpoints run on ([`http`]).
 //!
 //! The `acr-sync` library below it returns data and typed errors, and depends on
 //! neither clap, a tracing subscriber nor prometheus; this crate turns its results
@@ -17,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod args;
+pub mod http;
 pub mod logging;
 pub mod metrics;
 

@@ -95,13 +95,16 @@ pub async fn run(run: Run, options: Options) -> Exit {
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = router(Arc::clone(&shared));
-    let mut server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let shutdown = async {
+        let _ = stopped.await;
+    };
+    let mut server = tokio::spawn(acr_sync_cli::http::serve(
+        listener,
+        app,
+        acr_sync_cli::http::Limits::default(),
+        shutdown,
+        SHUTDOWN_GRACE,
+    ));
 
     tokio::select! {
         () = check_loop(&shared, &settings, &client, &store, &options) => {}
@@ -112,7 +115,7 @@ pub async fn run(run: Run, options: Options) -> Exit {
         }
     }
     let _ = stop.send(());
-    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+    match tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), &mut server).await {
         Ok(_) => {}
         Err(_) => {
             eprintln!("acr-sync-sli: requests still open after {SHUTDOWN_GRACE:?}; closing them");

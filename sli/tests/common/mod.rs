@@ -82,13 +82,34 @@ impl Daemon {
     pub async fn serve(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut all = vec!["serve".to_string(), "--listen".into(), "127.0.0.1:0".into()];
         all.extend(args.iter().map(|s| s.to_string()));
-        let mut d = Daemon::spawn(
+        let d = Daemon::spawn(
             "acr-sync-sli",
             Path::new(env!("CARGO_BIN_EXE_acr-sync-sli")),
             &all,
             dir,
             env,
         );
+        d.listening().await
+    }
+
+    /// [`Daemon::serve`] under `prlimit --nofile=N`: at most `nofile` open descriptors.
+    pub async fn serve_with_nofile(dir: &Path, nofile: u32, args: &[&str]) -> Daemon {
+        let mut all = vec![
+            format!("--nofile={nofile}:{nofile}"),
+            "--".to_string(),
+            env!("CARGO_BIN_EXE_acr-sync-sli").to_string(),
+            "serve".to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let d = Daemon::spawn("acr-sync-sli", Path::new("prlimit"), &all, dir, &[]);
+        d.listening().await
+    }
+
+    /// Waits (bounded) until serve prints where it listens.
+    async fn listening(self) -> Daemon {
+        let mut d = self;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(addr) = d
