@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::atomic;
 use crate::config::TargetRegistry;
-use crate::plan::{Category, Plan, PlanEntry, Status, TargetImage};
+use crate::failure::FailureClass;
+use crate::plan::{Category, Plan, PlanEntry, Stage, Status, TargetImage};
 
 /// The code collection file's name, as the seed's scripts wrote it.
 pub const CC_FILE: &str = "cc_images_to_update.json";
@@ -162,6 +163,45 @@ pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteErro
     })
 }
 
+/// When every image of the plan failed at the target for the same cause (credentials,
+/// permission, an unreachable registry), one line saying so and what to do, so that
+/// the cause is read once rather than once per image.
+pub fn common_target_failure(plan: &Plan, target: &TargetRegistry) -> Option<String> {
+    let mut classes = plan.entries.iter().map(|e| match &e.status {
+        Status::Failed {
+            stage: Stage::Target,
+            failure: Some(class),
+            ..
+        } => Some(*class),
+        _ => None,
+    });
+    let first = classes.next()??;
+    if plan.entries.len() < 2 || !classes.all(|c| c == Some(first)) {
+        return None;
+    }
+    let credentials = match target.acr_name() {
+        Some(_) => format!(
+            "the Entra ID identity (AZURE_CLIENT_ID with AZURE_TENANT_ID and AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE, or a managed identity) and its AcrPull/AcrPush roles, or registries.\"{target}\".username with password_env"
+        ),
+        None => format!("registries.\"{target}\".username with password_env or password_file"),
+    };
+    let advice = match first {
+        FailureClass::Unauthorized => {
+            format!("the target refused the credentials; check {credentials}")
+        }
+        FailureClass::Forbidden => {
+            format!("the credentials lack permission on the target; check {credentials}")
+        }
+        FailureClass::Unreachable | FailureClass::Timeout => format!(
+            "the target {target} cannot be reached; check the name, the network path (DNS, proxy, private endpoint) and registries.\"{target}\".tls / ca_file"
+        ),
+        _ => return None,
+    };
+    Some(format!(
+        "every image failed for the same cause ({first}): {advice}"
+    ))
+}
+
 /// The readable summary; its last line is the count alone: outdated images plus those
 /// that could not be checked ([`Plan::not_known_current`]).
 pub fn summary(plan: &Plan, target: &TargetRegistry, target_is_default: bool) -> String {
@@ -171,6 +211,10 @@ pub fn summary(plan: &Plan, target: &TargetRegistry, target_is_default: bool) ->
         out.push_str(" (the default; set REGISTRY_NAME or target.registry to use a registry)");
     }
     out.push('\n');
+    if let Some(cause) = common_target_failure(plan, target) {
+        out.push_str(&cause);
+        out.push('\n');
+    }
     for entry in &plan.entries {
         out.push_str(&summary_line(entry, target));
         out.push('\n');

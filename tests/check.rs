@@ -3,6 +3,7 @@
 
 mod common;
 
+use acr_sync::failure::FailureClass;
 use acr_sync::plan::{Reason, Stage, Status};
 use acr_sync::report;
 use acr_sync_testkit::{Fault, FaultProxy, MediaKind, Registry, RegistryOptions, TestIndex};
@@ -503,4 +504,31 @@ async fn a_sibling_index_with_the_same_architecture_image_matches() {
             rebuilt.digest
         );
     }
+}
+
+#[tokio::test]
+async fn one_cause_for_every_image_is_said_once_at_the_top() {
+    let f = fixture().await;
+    let closed = acr_sync_testkit::free_port();
+    let yaml = f
+        .yaml("cc-one, cc-two")
+        .replace(&f.target.host(), &format!("127.0.0.1:{closed}"))
+        .replace("retry_for: 2s", "retry_for: 1s");
+    let s = settings(f.dir.path(), &yaml);
+    let plan = run_check(&s, &client(&s), now()).await;
+    assert_eq!(plan.failed(), 2, "{plan:#?}");
+    for entry in &plan.entries {
+        let Status::Failed { failure, .. } = &entry.status else {
+            panic!("{entry:?}")
+        };
+        assert_eq!(*failure, Some(FailureClass::Unreachable), "{entry:?}");
+    }
+    let text = report::summary(&plan, &s.target.registry, false);
+    let first = text.lines().nth(1).unwrap();
+    assert!(
+        first.starts_with("every image failed for the same cause (unreachable)")
+            && first.contains(&format!("127.0.0.1:{closed}")),
+        "{text}"
+    );
+    assert_eq!(text.matches("every image failed").count(), 1, "{text}");
 }

@@ -162,9 +162,9 @@ pub struct ImageSection {
     pub tag: Option<String>,
     #[serde(default, deserialize_with = "optional_semver")]
     pub semver: Option<semver::VersionReq>,
-    #[serde(default, deserialize_with = "regex_list")]
+    #[serde(default, deserialize_with = "include_regexes")]
     pub include: Vec<regex::Regex>,
-    #[serde(default, deserialize_with = "regex_list")]
+    #[serde(default, deserialize_with = "exclude_regexes")]
     pub exclude: Vec<regex::Regex>,
     pub latest: Option<usize>,
 }
@@ -224,20 +224,32 @@ pub struct SyncSection {
 #[serde(deny_unknown_fields)]
 pub struct NetworkSection {
     /// How long a failing request is retried (`2m`).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "retry_for")]
     pub retry_for: Option<std::time::Duration>,
     /// The limit for one request (`60s`).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "request_timeout")]
     pub request_timeout: Option<std::time::Duration>,
 }
 
-fn optional_duration<'de, D: Deserializer<'de>>(
+fn retry_for<'de, D: Deserializer<'de>>(d: D) -> Result<Option<std::time::Duration>, D::Error> {
+    named_duration(d, "retry_for")
+}
+
+fn request_timeout<'de, D: Deserializer<'de>>(
     d: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    named_duration(d, "request_timeout")
+}
+
+/// A duration whose error names its key: the error path stops at the section.
+fn named_duration<'de, D: Deserializer<'de>>(
+    d: D,
+    key: &str,
 ) -> Result<Option<std::time::Duration>, D::Error> {
     let text = String::deserialize(d)?;
     crate::duration::parse(&text)
         .map(Some)
-        .map_err(serde::de::Error::custom)
+        .map_err(|e| serde::de::Error::custom(format!("{key}: {e}")))
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -307,7 +319,15 @@ fn optional_semver<'de, D: Deserializer<'de>>(
         .map_err(|e| serde::de::Error::custom(format!("invalid semver range {text:?}: {e}")))
 }
 
-fn regex_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<regex::Regex>, D::Error> {
+fn include_regexes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<regex::Regex>, D::Error> {
+    regex_list(d, "include")
+}
+
+fn exclude_regexes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<regex::Regex>, D::Error> {
+    regex_list(d, "exclude")
+}
+
+fn regex_list<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<Vec<regex::Regex>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
@@ -322,7 +342,7 @@ fn regex_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<regex::Regex>, D::E
         .iter()
         .map(|p| {
             regex::Regex::new(p)
-                .map_err(|e| serde::de::Error::custom(format!("invalid regex {p:?}: {e}")))
+                .map_err(|e| serde::de::Error::custom(format!("{key}: invalid regex {p:?}: {e}")))
         })
         .collect()
 }

@@ -318,7 +318,15 @@ fn build(file: FileConfig, base: &Path, env: &Env) -> Result<Settings, ConfigErr
             .bool("USE_DOCKER_AUTH")?
             .or(file.sync.docker_auth)
             .unwrap_or(false),
-        concurrency: file.sync.concurrency.unwrap_or(4).max(1),
+        concurrency: match file.sync.concurrency {
+            Some(0) => {
+                return Err(ConfigError::invalid(
+                    Origin::key("sync.concurrency"),
+                    "0 would import nothing; give 1 or more (default 4)",
+                ));
+            }
+            n => n.unwrap_or(4),
+        },
     };
     let docker_hub = if sync.docker_auth {
         docker_hub(env)?
@@ -333,7 +341,12 @@ fn build(file: FileConfig, base: &Path, env: &Env) -> Result<Settings, ConfigErr
     Ok(Settings {
         target,
         codecollections: codecollections(file.codecollections, env)?,
-        charts: file.charts.into_iter().map(|c| chart(c, base)).collect(),
+        charts: file
+            .charts
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| chart(c, base, i))
+            .collect::<Result<_, _>>()?,
         images: file.images.into_iter().map(|v| image(v.0)).collect(),
         sync,
         registries,
@@ -443,9 +456,14 @@ fn target(file: &FileConfig, base: &Path, env: &Env) -> Result<Target, ConfigErr
         (None, None, None) => (None, Origin::key("target.registry")),
     };
     let mut registry = match &text {
-        Some(text) => TargetRegistry::parse(text).map_err(|e| ConfigError::invalid(origin, e))?,
+        Some(text) => {
+            TargetRegistry::parse(text).map_err(|e| ConfigError::invalid(origin.clone(), e))?
+        }
         None => TargetRegistry::default_layout(),
     };
+    if let TargetRegistry::Layout { dir } = &registry {
+        check_layout_dir(dir).map_err(|e| ConfigError::invalid(origin, e))?;
+    }
     // A bare ACR name takes the configured cloud's suffix (`myacr` in China is
     // `myacr.azurecr.cn`); an invalid cloud is reported with the other Azure settings.
     let cloud = file
@@ -497,8 +515,33 @@ fn target(file: &FileConfig, base: &Path, env: &Env) -> Result<Target, ConfigErr
 }
 
 /// The ACR named by a workspaceInfo.yaml, when it says `private_registry: azure_acr`.
+/// A layout directory must be a directory, or creatable: no path component may be a
+/// regular file.
+fn check_layout_dir(dir: &Path) -> Result<(), String> {
+    for ancestor in dir.ancestors() {
+        if ancestor.is_file() {
+            return Err(if ancestor == dir {
+                format!("the layout directory {} is a regular file", dir.display())
+            } else {
+                format!(
+                    "the layout directory {} cannot be created: {} is a regular file",
+                    dir.display(),
+                    ancestor.display()
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
 fn workspace_info_registry(path: &Path) -> Result<Option<(String, PathBuf)>, ConfigError> {
-    let info: WorkspaceInfo = file::read_as(path)?;
+    let info: WorkspaceInfo = file::read_as(path).map_err(|e| match e {
+        ConfigError::Read { path, source } => ConfigError::invalid(
+            Origin::key("workspace_info"),
+            format!("cannot read {}: {source}", path.display()),
+        ),
+        other => other,
+    })?;
     let custom = info.custom;
     let is_acr = custom.private_registry.as_deref() == Some("azure_acr");
     Ok(custom
@@ -564,24 +607,47 @@ fn codecollections(
     Ok(Some(cc))
 }
 
-fn chart(section: ChartSection, base: &Path) -> ChartSpec {
-    let local = |c: String| {
-        if c.starts_with("oci://") || c.starts_with("http://") || c.starts_with("https://") {
-            c
+/// A chart source; local files (a chart directory or `.tgz`, values files) must exist
+/// now, so that a typo is a configuration error (exit 1), not a failed run.
+fn chart(section: ChartSection, base: &Path, index: usize) -> Result<ChartSpec, ConfigError> {
+    let must_exist = |key: &str, path: PathBuf| {
+        if path.exists() {
+            Ok(path)
         } else {
-            base.join(c).to_string_lossy().into_owned()
+            Err(ConfigError::invalid(
+                Origin::key(&format!("charts[{index}].{key}")),
+                format!("{} does not exist", path.display()),
+            ))
         }
     };
-    ChartSpec {
+    let chart = match section.chart {
+        Some(c)
+            if c.starts_with("oci://") || c.starts_with("http://") || c.starts_with("https://") =>
+        {
+            Some(c)
+        }
+        Some(c) => Some(
+            must_exist("chart", base.join(c))?
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        None => None,
+    };
+    let values_files = section
+        .values_files
+        .iter()
+        .map(|p| must_exist("values_files", base.join(p)))
+        .collect::<Result<_, _>>()?;
+    Ok(ChartSpec {
         repo: section.repo,
         name: section.name,
-        chart: section.chart.map(local),
+        chart,
         version: section.version,
         values: section.values,
-        values_files: section.values_files.iter().map(|p| base.join(p)).collect(),
+        values_files,
         set: section.set,
         set_string: section.set_string,
-    }
+    })
 }
 
 fn image(section: ImageSection) -> ImageSpec {

@@ -342,3 +342,68 @@ fn code_collection_settings_are_checked_when_read() {
     .to_string();
     assert!(msg.contains("codecollections.source"), "{msg}");
 }
+
+#[test]
+fn settings_that_cannot_work_are_refused_up_front() {
+    let msg = load("sync:\n  concurrency: 0\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("workspace.yaml:2") && msg.contains("sync.concurrency"),
+        "{msg}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "plain-file", "not a directory");
+    let under = file.join("mirror");
+    let text = format!("target:\n  registry: \"oci-layout:{}\"\n", under.display());
+    let msg = load(&text, &[]).unwrap_err().to_string();
+    assert!(
+        msg.contains("target.registry")
+            && msg.contains(&format!("{} is a regular file", file.display())),
+        "{msg}"
+    );
+
+    let text = "charts:\n  - chart: ./no-such-chart\n  - chart: oci://example.invalid/c\n    values_files: [missing.yaml]\n";
+    let msg = load(text, &[]).unwrap_err().to_string();
+    assert!(
+        msg.contains("charts[0].chart") && msg.contains("no-such-chart does not exist"),
+        "{msg}"
+    );
+    let text = "charts:\n  - chart: oci://example.invalid/c\n    values_files: [missing.yaml]\n";
+    let msg = load(text, &[]).unwrap_err().to_string();
+    assert!(
+        msg.contains("charts[0].values_files") && msg.contains("missing.yaml does not exist"),
+        "{msg}"
+    );
+
+    let msg = load("network:\n  retry_for: 99999999999999999d\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("retry_for") && msg.contains("99999999999999999d"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn errors_of_checked_values_name_their_key() {
+    let msg = load("network:\n  retry_for: 99999999999999999d\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("retry_for") && msg.contains("workspace.yaml:2"),
+        "{msg}"
+    );
+    let msg = load("images:\n  - ref: ghcr.io/a/b\n    include: \"(\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("include: invalid regex"), "{msg}");
+    let msg = load("workspace_info: no-such-workspaceInfo.yaml\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("workspace_info") && msg.contains("no-such-workspaceInfo.yaml"),
+        "{msg}"
+    );
+}

@@ -99,6 +99,9 @@ async fn sync(cli: &Cli) -> Exit {
     // SYNC_IMAGES=false turns the taskset into a report, as in the seed.
     let dry_run = cli.sync.dry_run || settings.sync.enabled == Some(false);
     let plan = check(&settings, &client, &store, Utc::now()).await;
+    if let Some(cause) = report::common_target_failure(&plan, store.target()) {
+        eprintln!("{PROGRAM}: {cause}");
+    }
     let options = ExecuteOptions {
         dry_run,
         concurrency: cli
