@@ -102,37 +102,74 @@ impl Chart {
         }
     }
 
-    /// Loads a chart from a gzipped tar archive (`mychart/Chart.yaml`, ...).
+    /// Loads a chart from a gzipped tar archive (`mychart/Chart.yaml`, ...), within the
+    /// [`limits`](crate::limits): what expands past them is refused, as are paths that
+    /// leave the chart (`..`, absolute). Links and other special entries are skipped.
     pub fn from_archive(bytes: &[u8], origin: &str) -> Result<Chart, Error> {
+        use crate::limits::{self, Bounded, MAX_CHART_BYTES, MAX_FILE_BYTES, MAX_FILES};
         let arch = |m: String| Error::Archive {
             origin: origin.to_string(),
             message: m,
         };
-        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+        let io = |e: std::io::Error| {
+            if e.to_string().contains(limits::EXPANDS_PAST) {
+                arch(format!(
+                    "it expands past {} (a decompression bomb?); charts are read up to that size",
+                    limits::mib(MAX_CHART_BYTES)
+                ))
+            } else {
+                arch(e.to_string())
+            }
+        };
+        // Tar headers and padding count against the whole too.
+        let stream = Bounded::new(
+            flate2::read::GzDecoder::new(bytes),
+            MAX_CHART_BYTES + (MAX_FILES as u64) * 1024,
+        );
+        let mut tar = tar::Archive::new(stream);
         let mut files = BTreeMap::new();
-        for entry in tar.entries().map_err(|e| arch(e.to_string()))? {
-            let mut entry = entry.map_err(|e| arch(e.to_string()))?;
+        let (mut count, mut total) = (0usize, 0u64);
+        for entry in tar.entries().map_err(io)? {
+            let entry = entry.map_err(io)?;
+            count += 1;
+            if count > MAX_FILES {
+                return Err(arch(format!("it has more than {MAX_FILES} entries")));
+            }
             if !entry.header().entry_type().is_file() {
                 continue;
             }
             let path = entry
                 .path()
-                .map_err(|e| arch(e.to_string()))?
+                .map_err(io)?
                 .to_string_lossy()
                 .replace('\\', "/");
-            // Drop the top directory (the chart's name), as Helm does.
-            let Some((_, rel)) = path.split_once('/') else {
-                continue;
-            };
-            if rel.split('/').any(|p| p == "..") {
+            if path.starts_with('/') || path.split('/').any(|p| p == "..") {
                 return Err(arch(format!(
-                    "chart illegally references parent directory: {path}"
+                    "chart illegally references a path outside the chart: {path}"
                 )));
             }
             let mut buf = Vec::new();
             entry
+                .take(MAX_FILE_BYTES + 1)
                 .read_to_end(&mut buf)
-                .map_err(|e| arch(e.to_string()))?;
+                .map_err(io)?;
+            if buf.len() as u64 > MAX_FILE_BYTES {
+                return Err(arch(format!(
+                    "{path} is larger than {} once expanded",
+                    limits::mib(MAX_FILE_BYTES)
+                )));
+            }
+            total += buf.len() as u64;
+            if total > MAX_CHART_BYTES {
+                return Err(arch(format!(
+                    "its files are larger than {} once expanded",
+                    limits::mib(MAX_CHART_BYTES)
+                )));
+            }
+            // Drop the top directory (the chart's name), as Helm does.
+            let Some((_, rel)) = path.split_once('/') else {
+                continue;
+            };
             files.insert(rel.to_string(), buf);
         }
         Chart::from_files(files, origin)
@@ -215,19 +252,52 @@ fn read_dir_into(
     dir: &Path,
     out: &mut BTreeMap<String, Vec<u8>>,
 ) -> Result<(), Error> {
+    use crate::limits::{self, MAX_CHART_BYTES, MAX_FILE_BYTES, MAX_FILES};
+    let refused = |message: String| Error::Archive {
+        origin: root.display().to_string(),
+        message,
+    };
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths {
+        let rel = p
+            .strip_prefix(root)
+            .unwrap_or(&p)
+            .to_string_lossy()
+            .replace('\\', "/");
+        // Links are followed, as helm does, but only within the chart.
+        let is_link = p
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink());
+        if is_link {
+            let real = p.canonicalize().map_err(|e| Error::io(&p, e))?;
+            let real_root = root.canonicalize().map_err(|e| Error::io(root, e))?;
+            if !real.starts_with(&real_root) {
+                return Err(refused(format!(
+                    "{rel} links outside the chart, to {}",
+                    real.display()
+                )));
+            }
+        }
         if p.is_dir() {
             read_dir_into(root, &p, out)?;
-        } else {
-            let rel = p
-                .strip_prefix(root)
-                .unwrap_or(&p)
-                .to_string_lossy()
-                .replace('\\', "/");
-            out.insert(rel, std::fs::read(&p).map_err(|e| Error::io(&p, e))?);
+            continue;
+        }
+        let size = std::fs::metadata(&p).map_err(|e| Error::io(&p, e))?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(refused(format!(
+                "{rel} is larger than {}",
+                limits::mib(MAX_FILE_BYTES)
+            )));
+        }
+        out.insert(rel, std::fs::read(&p).map_err(|e| Error::io(&p, e))?);
+        let total: u64 = out.values().map(|v| v.len() as u64).sum();
+        if out.len() > MAX_FILES || total > MAX_CHART_BYTES {
+            return Err(refused(format!(
+                "the chart has more than {MAX_FILES} files or {}",
+                limits::mib(MAX_CHART_BYTES)
+            )));
         }
     }
     Ok(())

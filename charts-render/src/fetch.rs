@@ -191,7 +191,8 @@ pub(crate) async fn from_repo(
 ) -> Result<Chart, Error> {
     let base = repo_url.trim_end_matches('/');
     let index_url = format!("{base}/index.yaml");
-    let index = String::from_utf8_lossy(&get(&opts.http, &index_url).await?).into_owned();
+    let index = get(&opts.http, &index_url, crate::limits::MAX_INDEX_BYTES).await?;
+    let index = String::from_utf8_lossy(&index).into_owned();
     let idx = |source| Error::Index {
         url: index_url.clone(),
         source,
@@ -227,12 +228,14 @@ fn resolve_url(base: &str, url: &str) -> String {
     }
 }
 
-async fn get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, Error> {
+/// A body read into memory, at most `limit` bytes (the server's Content-Length is not
+/// trusted: the body is counted as it arrives).
+async fn get(http: &reqwest::Client, url: &str, limit: usize) -> Result<Vec<u8>, Error> {
     let fail = |m: String| Error::Http {
         url: url.to_string(),
         message: m,
     };
-    let resp = http
+    let mut resp = http
         .get(url)
         .send()
         .await
@@ -240,11 +243,23 @@ async fn get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, Error> {
     if !resp.status().is_success() {
         return Err(fail(format!("HTTP {}", resp.status())));
     }
-    Ok(resp
-        .bytes()
-        .await
-        .map_err(|e| fail(e.to_string()))?
-        .to_vec())
+    let too_large = || {
+        fail(format!(
+            "the answer is larger than {}; refused",
+            crate::limits::mib(limit as u64)
+        ))
+    };
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| fail(e.to_string()))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn cache_path(dir: &Path, hex: &str) -> PathBuf {
@@ -265,7 +280,7 @@ async fn cached_download(
             }
         }
     }
-    let bytes = get(http, url).await?;
+    let bytes = get(http, url, crate::limits::MAX_DOWNLOAD_BYTES).await?;
     let actual = hex::encode(Sha256::digest(&bytes));
     if let Some(hex) = expected.filter(|h| *h != actual) {
         return Err(Error::Digest {

@@ -36,6 +36,7 @@ pub mod chart;
 mod error;
 pub mod fetch;
 mod images;
+pub mod limits;
 pub mod render;
 pub mod repo;
 pub mod template;
