@@ -337,7 +337,13 @@ impl Client {
         )?;
         req.long = true;
         let resp = self.transport.send(req).await?;
-        Ok(BlobStream::new(resp, digest.clone(), registry, repository))
+        Ok(BlobStream::new(
+            resp,
+            digest.clone(),
+            registry,
+            repository,
+            self.transport.config().min_transfer_rate,
+        ))
     }
 
     /// Opens an upload session in a repository.

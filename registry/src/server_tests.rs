@@ -287,11 +287,15 @@ async fn token_registry() -> (String, Arc<Mutex<Vec<String>>>) {
 }
 
 fn with_creds(addr: &str, user: &str, pass: &str) -> ClientConfig {
+    with_credentials(addr, Credentials::new(user, pass))
+}
+
+fn with_credentials(addr: &str, credentials: Credentials) -> ClientConfig {
     let mut config = ClientConfig::default();
     config.registries.insert(
         addr.to_string(),
         RegistrySettings {
-            credentials: Some(Credentials::new(user, pass)),
+            credentials: Some(credentials),
             ..Default::default()
         },
     );
@@ -373,7 +377,10 @@ async fn wrong_credentials_missing_credentials_and_missing_permission_differ() {
 #[tokio::test]
 async fn identity_tokens_use_the_refresh_token_grant() {
     let (addr, token_calls) = token_registry().await;
-    let c = client_with(0, with_creds(&addr, "<token>", "good-refresh"));
+    let c = client_with(
+        0,
+        with_credentials(&addr, Credentials::identity_token("good-refresh")),
+    );
     assert_eq!(c.list_tags(&addr, "team/app").await.unwrap().tags, ["1"]);
     // The refresh token never went into a URL.
     assert!(
@@ -383,7 +390,10 @@ async fn identity_tokens_use_the_refresh_token_grant() {
             .iter()
             .all(|u| !u.contains("good-refresh"))
     );
-    let bad = client_with(0, with_creds(&addr, "<token>", "stale"));
+    let bad = client_with(
+        0,
+        with_credentials(&addr, Credentials::identity_token("stale")),
+    );
     let e = bad.list_tags(&addr, "team/app").await.unwrap_err();
     assert!(
         matches!(
