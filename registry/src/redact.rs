@@ -102,13 +102,13 @@ pub fn cap(text: &str, max: usize) -> String {
     format!("{}... ({} bytes more)", &text[..end], text.len() - end)
 }
 
-/// Remote bytes as one line fit for a message: decoded lossily, whitespace runs
-/// collapsed, redacted, then capped at `max` bytes. Redaction comes first so that a
-/// cut never leaves half a secret showing.
+/// Remote bytes as one line fit for a message: decoded lossily, redacted (while line
+/// ends still bound a header's value), whitespace runs collapsed, then capped at `max`
+/// bytes. Redaction comes before the cut so that a cut never leaves half a secret showing.
 pub fn remote_text(bytes: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(bytes);
+    let text = redact(&String::from_utf8_lossy(bytes));
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    cap(&redact(&one_line), max)
+    cap(&one_line, max)
 }
 
 #[cfg(test)]
@@ -177,6 +177,15 @@ mod tests {
         let out = remote_text(big.as_bytes(), DEFAULT_CAP);
         assert!(out.len() < DEFAULT_CAP + 40, "{}", out.len());
         assert!(out.ends_with("(5242368 bytes more)"), "{out}");
+    }
+
+    #[test]
+    fn a_header_is_redacted_to_its_line_end_only() {
+        let page = "<pre>Authorization: Basic dXNlcjpwdw==\r\nHost: reg.example\r\n</pre>";
+        assert_eq!(
+            remote_text(page.as_bytes(), 200),
+            "<pre>Authorization: [redacted] Host: reg.example </pre>"
+        );
     }
 
     #[test]

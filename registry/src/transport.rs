@@ -736,7 +736,11 @@ impl Transport {
                         Some(c).filter(|c| !c.is_empty()),
                         Some(m).filter(|m| !m.is_empty()),
                     ),
-                    None => (None, Some(truncate(&plain, 200)).filter(|m| !m.is_empty())),
+                    None => (
+                        None,
+                        Some(truncate(&plain, crate::redact::DEFAULT_CAP))
+                            .filter(|m| !m.is_empty()),
+                    ),
                 };
                 ErrorKind::Status {
                     status: status.as_u16(),
@@ -855,7 +859,11 @@ async fn token_endpoint_error(realm: &Url, resp: Response) -> ErrorKind {
             (true, false) => Some(m),
             (true, true) => None,
         },
-        None => Some(truncate(&String::from_utf8_lossy(&body), 200)).filter(|m| !m.is_empty()),
+        None => Some(truncate(
+            &String::from_utf8_lossy(&body),
+            crate::redact::DEFAULT_CAP,
+        ))
+        .filter(|m| !m.is_empty()),
     };
     ErrorKind::TokenEndpoint {
         host: url_host(realm),
