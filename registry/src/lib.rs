@@ -82,6 +82,9 @@ mod transport;
 #[cfg(test)]
 mod server_tests;
 
+#[cfg(test)]
+mod properties;
+
 pub use blob::{BlobStream, Mount, UploadSession};
 pub use client::Client;
 pub use config::{

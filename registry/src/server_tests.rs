@@ -467,6 +467,47 @@ async fn tag_pages_follow_relative_and_absolute_links() {
 }
 
 #[tokio::test]
+async fn next_links_in_several_headers_without_brackets_and_never_off_host() {
+    let addr = serve(move |_, path, _, _| match path {
+        // The `next` link comes in a second Link header, without angle brackets.
+        "/v2/a/tags/list" => (
+            200,
+            vec![
+                ("link", r#"</v2/a/tags/list?first>; rel="first""#.into()),
+                ("link", r#"/v2/a/tags/list?last=1&n=1; rel="next""#.into()),
+            ],
+            br#"{"name":"a","tags":["1"]}"#.to_vec(),
+        ),
+        "/v2/a/tags/list?last=1&n=1" => (200, vec![], br#"{"name":"a","tags":["2"]}"#.to_vec()),
+        // Another host (a port nothing listens on): never followed.
+        "/v2/off/tags/list" => (
+            200,
+            vec![(
+                "link",
+                r#"<http://127.0.0.2:9/v2/off/tags/list?n=1>; rel="next""#.into(),
+            )],
+            br#"{"name":"off","tags":["1"]}"#.to_vec(),
+        ),
+        _ => (404, vec![], Vec::new()),
+    })
+    .await;
+    let c = client(0);
+    assert_eq!(c.list_tags(&addr, "a").await.unwrap().tags, ["1", "2"]);
+    let e = c.list_tags(&addr, "off").await.unwrap_err();
+    assert!(e.to_string().contains("another host (127.0.0.2:9)"), "{e}");
+    let e = c
+        .get_api(
+            &addr,
+            "off",
+            "http://127.0.0.2:9/acr/v1/off/_tags",
+            "metadata_read",
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("another host"), "{e}");
+}
+
+#[tokio::test]
 async fn connection_failures_count_as_error_and_name_the_registry() {
     // Bind then drop, so the port is (very likely) closed.
     let addr = {

@@ -151,18 +151,6 @@ impl Transport {
         self.stats.snapshot()
     }
 
-    /// `scheme://api-host/<path>` for `registry`, for APIs beside `/v2/`.
-    pub(crate) fn url_outside_v2(&self, registry: &str, path: &str) -> Result<Url, Error> {
-        let host = self.host(registry)?;
-        host.base.join(path.trim_start_matches('/')).map_err(|e| {
-            Error::new(
-                registry,
-                None,
-                ErrorKind::Config(format!("cannot build a URL for {path:?}: {e}")),
-            )
-        })
-    }
-
     /// `scheme://api-host/v2/<path>` for `registry`.
     pub(crate) fn url(&self, registry: &str, path: &str) -> Result<Url, Error> {
         let host = self.host(registry)?;
@@ -192,6 +180,30 @@ impl Transport {
                 ErrorKind::InvalidResponse(format!("invalid location {:?}", truncate(target, 200))),
             )
         })?;
+        Ok(url)
+    }
+
+    /// Resolves a `Link` target (a next page) against the registry's base URL, refusing
+    /// one on another origin, as go-containerregistry does: a page must not send us, and
+    /// our credentials' tokens, elsewhere.
+    pub(crate) fn resolve_link(
+        &self,
+        registry: &str,
+        repository: &str,
+        target: &str,
+    ) -> Result<Url, Error> {
+        let host = self.host(registry)?;
+        let url = self.resolve(registry, repository, target)?;
+        if !same_origin(&url, &host.base) {
+            return Err(Error::new(
+                registry,
+                Some(repository),
+                ErrorKind::InvalidResponse(format!(
+                    "the next page link points to another host ({}); refused",
+                    url_host(&url)
+                )),
+            ));
+        }
         Ok(url)
     }
 

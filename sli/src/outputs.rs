@@ -179,10 +179,8 @@ impl PushTarget {
             return Ok(());
         }
         let body = read_start(response, 64 * 1024).await;
-        let text = acr_sync::registry::redact::remote_text(
-            &body,
-            acr_sync::registry::redact::DEFAULT_CAP,
-        );
+        let text =
+            acr_sync::registry::redact::remote_text(&body, acr_sync::registry::redact::DEFAULT_CAP);
         Err(failed(format!("{status}: {text}")))
     }
 }
