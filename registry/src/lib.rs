@@ -41,6 +41,8 @@
 //!   [`Error::is_transient`]) and the caller restarts the blob from the start (a new
 //!   upload session and a new stream). Blob downloads are not resumed: a broken
 //!   download is an error.
+//! - **Pace**: a blob download that brings less than [`ClientConfig::min_transfer_rate`]
+//!   over a whole window ends with [`ErrorKind::TooSlow`] (transient: restart it).
 //! - **Redaction**: remote text quoted in an error (error pages, token endpoint answers,
 //!   credential helpers' stderr) is redacted and capped by [`redact`].
 //! - **Verification**: manifests are checked against the digest asked for and the

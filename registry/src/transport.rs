@@ -361,7 +361,8 @@ impl Transport {
                     let status = resp.status().as_u16();
                     self.record(&req, &resp);
                     if resp.status().is_success() || req.pass_through.contains(&status) {
-                        if learning.is_some() {
+                        // Only the registry's own answer tells about the registry.
+                        if learning.is_some() && same_origin(&req.url, &host.base) {
                             self.auth.set_anonymous_if_unknown(&host_key);
                         }
                         return Ok(resp);
