@@ -397,7 +397,10 @@ async fn tls_with_the_registrys_ca() {
         .head_manifest(&r)
         .await
         .unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Unreachable { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::TlsVerification { .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]

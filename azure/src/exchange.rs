@@ -5,7 +5,7 @@
 //! The registry client then trades that refresh token for scoped access tokens at
 //! `POST /oauth2/token` (`grant_type=refresh_token`) whenever a `Bearer` challenge asks,
 //! which it already does for docker's identity tokens: [`AcrCredentials`] hands it the
-//! refresh token as the password of the `<token>` user, renewed before it expires.
+//! refresh token as a [`Credentials::IdentityToken`], renewed before it expires.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,8 +17,6 @@ use reqwest::header;
 
 use crate::credential::{Credential, CredentialError, form, usable};
 
-/// The user name under which the registry client sends refresh tokens.
-const REFRESH_TOKEN_USER: &str = "<token>";
 /// ACR refresh tokens live three hours; used when the token does not say.
 const DEFAULT_REFRESH_LIFE: Duration = Duration::from_secs(3 * 3600);
 
@@ -146,7 +144,7 @@ impl CredentialsProvider for AcrCredentials {
                     ErrorKind::Credentials(e.to_string()),
                 )
             })?;
-            Ok(Credentials::new(REFRESH_TOKEN_USER, token))
+            Ok(Credentials::identity_token(token))
         })
     }
 }

@@ -621,9 +621,12 @@ impl AcrImporter {
             } else {
                 registry
             });
-            if let Some(c) = self.source_credentials.get(registry) {
-                src["credentials"] =
-                    json!({ "username": c.username, "password": c.password.expose() });
+            // ARM's import takes a user name and password; an identity token is only
+            // good at a registry's own token endpoint, so it is not handed on.
+            if let Some(Credentials::Basic { username, password }) =
+                self.source_credentials.get(registry)
+            {
+                src["credentials"] = json!({ "username": username, "password": password.expose() });
             }
         }
         json!({

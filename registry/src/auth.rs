@@ -4,7 +4,7 @@
 //! is pure data so that it can be tested without a server.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::secret::Secret;
@@ -195,8 +195,11 @@ impl TokenResponse {
 /// How a registry host wants to be authenticated, learnt from its first 401.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum HostAuth {
-    /// No challenge seen yet: send nothing.
+    /// Nothing learnt yet: one request goes first, without credentials, and the others
+    /// wait for what its answer teaches.
     Unknown,
+    /// A request without credentials went through: send nothing until a 401 asks.
+    Anonymous,
     /// `Basic`: send the credentials on every request.
     Basic,
     /// `Bearer`: get tokens from `realm` for `service`.
@@ -206,11 +209,19 @@ pub(crate) enum HostAuth {
     },
 }
 
+/// A gate that lets one task do a piece of work (learn a challenge, fetch a token)
+/// while the others wait for its result.
+type Gate = Arc<tokio::sync::Mutex<()>>;
+
 /// Tokens and schemes per registry host; tokens are keyed by host and sorted scopes.
 #[derive(Debug, Default)]
 pub(crate) struct AuthCache {
     hosts: Mutex<HashMap<String, HostAuth>>,
     tokens: Mutex<HashMap<(String, String), (Secret, Instant)>>,
+    /// Per host: held by the request that learns the host's challenge.
+    learning: Mutex<HashMap<String, Gate>>,
+    /// Per host and scope set: held by the task fetching that token.
+    fetching: Mutex<HashMap<(String, String), Gate>>,
 }
 
 impl AuthCache {
@@ -224,7 +235,75 @@ impl AuthCache {
         hosts.insert(host.to_string(), auth);
     }
 
+    /// Marks a host anonymous unless something else was learnt meanwhile.
+    pub(crate) fn set_anonymous_if_unknown(&self, host: &str) {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts.entry(host.to_string()).or_insert(HostAuth::Anonymous);
+    }
+
+    /// While the host's scheme is unknown: the gate that the one request learning it
+    /// holds. None once it is known.
+    pub(crate) async fn learning_turn(
+        &self,
+        host: &str,
+    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        if self.host(host) != HostAuth::Unknown {
+            return None;
+        }
+        let gate = {
+            let mut gates = self.learning.lock().unwrap_or_else(|e| e.into_inner());
+            gates.entry(host.to_string()).or_default().clone()
+        };
+        let guard = gate.lock_owned().await;
+        // Whoever held the gate before may have learnt it.
+        (self.host(host) == HostAuth::Unknown).then_some(guard)
+    }
+
+    /// The gate of one token: held while it is fetched, so that concurrent requests for
+    /// the same scopes wait for one token request instead of each sending their own.
+    pub(crate) async fn fetching_turn(
+        &self,
+        host: &str,
+        scopes: &[String],
+    ) -> tokio::sync::OwnedMutexGuard<()> {
+        let gate = {
+            let mut gates = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
+            gates
+                .entry((host.to_string(), scope_key(scopes)))
+                .or_default()
+                .clone()
+        };
+        gate.lock_owned().await
+    }
+
+    /// A live token for `scopes`: the one fetched for exactly these, else one fetched
+    /// for scopes that cover them (a `pull,push` token serves `pull`).
     pub(crate) fn token(&self, host: &str, scopes: &[String]) -> Option<Secret> {
+        let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let live = |(token, until): &(Secret, Instant)| (now < *until).then(|| token.clone());
+        if let Some(t) = tokens
+            .get(&(host.to_string(), scope_key(scopes)))
+            .and_then(live)
+        {
+            return Some(t);
+        }
+        let wanted: Vec<Scope> = scopes.iter().filter_map(|s| Scope::parse(s)).collect();
+        if wanted.len() != scopes.len() {
+            return None;
+        }
+        tokens
+            .iter()
+            .filter(|((h, _), _)| h == host)
+            .filter(|((_, key), _)| {
+                let have: Vec<Scope> = key.split(' ').filter_map(Scope::parse).collect();
+                wanted.iter().all(|w| have.iter().any(|h| h.covers(w)))
+            })
+            .find_map(|(_, entry)| live(entry))
+    }
+
+    /// A live token fetched for exactly `scopes`.
+    pub(crate) fn token_exact(&self, host: &str, scopes: &[String]) -> Option<Secret> {
         let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         let (token, until) = tokens.get(&(host.to_string(), scope_key(scopes)))?;
         (Instant::now() < *until).then(|| token.clone())
@@ -236,6 +315,43 @@ impl AuthCache {
             (host.to_string(), scope_key(scopes)),
             (token, Instant::now() + life),
         );
+    }
+
+    /// Forgets `token` wherever it is cached: the registry refused it.
+    pub(crate) fn drop_token(&self, host: &str, token: &Secret) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        tokens.retain(|(h, _), (t, _)| !(h == host && t == token));
+    }
+}
+
+/// One scope, `type:name:action,action`; the name may hold colons (a registry's
+/// scopes never do today, but nothing here depends on that).
+struct Scope<'a> {
+    kind: &'a str,
+    name: &'a str,
+    actions: Vec<&'a str>,
+}
+
+impl<'a> Scope<'a> {
+    fn parse(text: &'a str) -> Option<Scope<'a>> {
+        let (kind, rest) = text.split_once(':')?;
+        let (name, actions) = rest.rsplit_once(':')?;
+        Some(Scope {
+            kind,
+            name,
+            actions: actions.split(',').filter(|a| !a.is_empty()).collect(),
+        })
+    }
+
+    /// Whether a token granted for `self` may be used for `other`: same resource, and
+    /// every action `other` needs is among ours (`*` is all of them).
+    fn covers(&self, other: &Scope<'_>) -> bool {
+        self.kind == other.kind
+            && self.name == other.name
+            && other
+                .actions
+                .iter()
+                .all(|a| self.actions.contains(a) || self.actions.contains(&"*"))
     }
 }
 
@@ -341,13 +457,78 @@ mod tests {
         cache.store_token("h", &s, Secret::new("t"), Duration::from_secs(60));
         let reversed: Vec<String> = s.iter().rev().cloned().collect();
         assert_eq!(cache.token("h", &reversed).unwrap().expose(), "t");
+        // A scope set it does not cover (see the next test for those it does).
+        assert!(cache.token("h", &scopes("c", Access::Push, None)).is_none());
+        assert!(cache.token("other", &s).is_none());
+        cache.store_token("h", &s, Secret::new("old"), Duration::ZERO);
+        assert!(cache.token("h", &s).is_none());
+    }
+
+    #[test]
+    fn a_wider_token_serves_narrower_scopes_and_a_refused_one_is_forgotten() {
+        let cache = AuthCache::default();
+        let push = scopes("a/b", Access::Push, Some("c/d"));
+        cache.store_token("h", &push, Secret::new("wide"), Duration::from_secs(60));
+        for narrower in [
+            scopes("a/b", Access::Pull, None),
+            scopes("c/d", Access::Pull, None),
+            scopes("a/b", Access::Push, None),
+        ] {
+            assert_eq!(cache.token("h", &narrower).unwrap().expose(), "wide");
+        }
+        // Not covered: another repository, another action, another host.
+        assert!(
+            cache
+                .token("h", &scopes("c/d", Access::Push, None))
+                .is_none()
+        );
+        assert!(
+            cache
+                .token("h", &scopes("a/bc", Access::Pull, None))
+                .is_none()
+        );
+        assert!(
+            cache
+                .token("h", &scopes("a/b", Access::Actions("delete"), None))
+                .is_none()
+        );
+        assert!(
+            cache
+                .token("g", &scopes("a/b", Access::Pull, None))
+                .is_none()
+        );
+        // A `*` grant covers every action; junk scopes are never served.
+        let all = vec!["repository:x:*".to_string()];
+        cache.store_token("h", &all, Secret::new("star"), Duration::from_secs(60));
+        assert_eq!(
+            cache
+                .token("h", &scopes("x", Access::Actions("delete"), None))
+                .unwrap()
+                .expose(),
+            "star"
+        );
+        assert!(cache.token("h", &["junk".to_string()]).is_none());
+        cache.drop_token("h", &Secret::new("wide"));
         assert!(
             cache
                 .token("h", &scopes("a/b", Access::Pull, None))
                 .is_none()
         );
-        assert!(cache.token("other", &s).is_none());
-        cache.store_token("h", &s, Secret::new("old"), Duration::ZERO);
-        assert!(cache.token("h", &s).is_none());
+    }
+
+    #[tokio::test]
+    async fn one_learner_at_a_time_until_the_scheme_is_known() {
+        let cache = Arc::new(AuthCache::default());
+        let first = cache.learning_turn("h").await.expect("the first learns");
+        let waiter = {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.learning_turn("h").await.is_some() })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "the second waits for the first");
+        cache.set_host("h", HostAuth::Basic);
+        drop(first);
+        assert!(!waiter.await.unwrap(), "then finds the scheme learnt");
+        assert!(cache.learning_turn("h").await.is_none());
     }
 }

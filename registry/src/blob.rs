@@ -1,6 +1,7 @@
 //! Blob downloads that verify their digest as they stream, and upload sessions.
 
 use std::fmt;
+use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -8,6 +9,7 @@ use bytes::Bytes;
 use futures::Stream;
 use url::Url;
 
+use crate::config::MinTransferRate;
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, ErrorKind};
 use crate::transport::transport_error_kind;
@@ -27,6 +29,44 @@ pub struct BlobStream {
     registry: String,
     repository: String,
     on_chunk: Option<OnChunk>,
+    rate: Option<RateGuard>,
+}
+
+/// Watches a download's pace: at the end of every window, fewer bytes than the minimum
+/// rate times the window end the stream. `request_timeout` only bounds each pause, so
+/// without this a trickle of a few bytes every few seconds would never end.
+struct RateGuard {
+    min: MinTransferRate,
+    in_window: u64,
+    window_end: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl RateGuard {
+    fn new(min: MinTransferRate) -> Option<RateGuard> {
+        (min.bytes_per_second > 0 && !min.window.is_zero()).then(|| RateGuard {
+            min,
+            in_window: 0,
+            window_end: Box::pin(tokio::time::sleep(min.window)),
+        })
+    }
+
+    /// At a window's end: Err(bytes received) when they were too few, else a new window.
+    /// Registers the waker for the window's end, so a stalled stream is woken to fail.
+    fn check(&mut self, cx: &mut Context<'_>) -> Result<(), u64> {
+        if self.window_end.as_mut().poll(cx).is_pending() {
+            return Ok(());
+        }
+        let needed = (self.min.bytes_per_second as f64 * self.min.window.as_secs_f64()) as u64;
+        if self.in_window < needed {
+            return Err(self.in_window);
+        }
+        self.in_window = 0;
+        let next = tokio::time::Instant::now() + self.min.window;
+        self.window_end.as_mut().reset(next);
+        // Poll once more so the new deadline is what wakes us.
+        let _ = self.window_end.as_mut().poll(cx);
+        Ok(())
+    }
 }
 
 impl BlobStream {
@@ -35,6 +75,7 @@ impl BlobStream {
         expected: Digest,
         registry: &str,
         repository: &str,
+        min_rate: Option<MinTransferRate>,
     ) -> BlobStream {
         let size = response
             .headers()
@@ -50,6 +91,7 @@ impl BlobStream {
             registry: registry.to_string(),
             repository: repository.to_string(),
             on_chunk: None,
+            rate: min_rate.and_then(RateGuard::new),
         }
     }
 
@@ -120,10 +162,24 @@ impl Stream for BlobStream {
         if self.hasher.is_none() {
             return Poll::Ready(None);
         }
+        if let Some(Err(received)) = self.rate.as_mut().map(|r| r.check(cx)) {
+            self.hasher = None;
+            let min = self.rate.as_ref().map(|r| r.min).unwrap_or_default();
+            let kind = ErrorKind::TooSlow {
+                digest: self.expected.clone(),
+                received,
+                window_secs: u32::try_from(min.window.as_secs()).unwrap_or(u32::MAX),
+                min_rate: u32::try_from(min.bytes_per_second).unwrap_or(u32::MAX),
+            };
+            return Poll::Ready(Some(Err(self.error(kind))));
+        }
         match self.inner.as_mut().poll_next(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => {
                 self.received += chunk.len() as u64;
+                if let Some(r) = self.rate.as_mut() {
+                    r.in_window += chunk.len() as u64;
+                }
                 if let Some(h) = self.hasher.as_mut() {
                     h.update(&chunk);
                 }
@@ -136,7 +192,10 @@ impl Stream for BlobStream {
                 self.hasher = None;
                 Poll::Ready(Some(Err(self.error(transport_error_kind(&e)))))
             }
-            Poll::Ready(None) => Poll::Ready(self.finish().map(Err)),
+            Poll::Ready(None) => {
+                self.rate = None;
+                Poll::Ready(self.finish().map(Err))
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::tags::{TagList, TagPage, next_link};
 use crate::transport::{Body, Replay, Request, Transport};
 
 /// Manifests larger than this are refused (registries cap them at 4 MiB).
-const MANIFEST_LIMIT: usize = 8 * 1024 * 1024;
+const MANIFEST_LIMIT: usize = crate::manifest::MANIFEST_SIZE_LIMIT;
 /// Config blobs larger than this are refused when reading a creation date.
 const CONFIG_LIMIT: usize = 16 * 1024 * 1024;
 /// One tag list page larger than this is refused.
@@ -206,7 +206,7 @@ impl Client {
             }
             let req = Request::new(Method::GET, registry, repository, url.clone(), what.clone());
             let resp = self.transport.send(req).await?;
-            let link = header_str(&resp, header::LINK.as_str()).and_then(next_link);
+            let link = next_link(header_all(&resp, header::LINK.as_str()));
             let body = read_body(resp, TAG_PAGE_LIMIT)
                 .await
                 .map_err(|kind| Error::new(registry, Some(repository), kind))?;
@@ -219,7 +219,7 @@ impl Client {
             })?;
             list.extend(page);
             match link {
-                Some(next) => url = self.transport.resolve(registry, repository, &next)?,
+                Some(next) => url = self.transport.resolve_link(registry, repository, &next)?,
                 None => return Ok(list),
             }
         }
@@ -237,14 +237,15 @@ impl Client {
         path: &str,
         actions: &'static str,
     ) -> Result<(Bytes, Option<String>), Error> {
-        let url = self.transport.url_outside_v2(registry, path)?;
-        let what = path.split('?').next().unwrap_or(path).to_string();
+        // `path` may be a `Link` target handed back: it must stay on the registry.
+        let url = self.transport.resolve_link(registry, repository, path)?;
+        let what = url.path().to_string();
         let mut req = Request::new(Method::GET, registry, repository, url, what);
         req.access = Access::Actions(actions);
         req.headers
             .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         let resp = self.transport.send(req).await?;
-        let link = header_str(&resp, header::LINK.as_str()).and_then(next_link);
+        let link = next_link(header_all(&resp, header::LINK.as_str()));
         let body = read_body(resp, TAG_PAGE_LIMIT)
             .await
             .map_err(|kind| Error::new(registry, Some(repository), kind))?;
@@ -337,7 +338,13 @@ impl Client {
         )?;
         req.long = true;
         let resp = self.transport.send(req).await?;
-        Ok(BlobStream::new(resp, digest.clone(), registry, repository))
+        Ok(BlobStream::new(
+            resp,
+            digest.clone(),
+            registry,
+            repository,
+            self.transport.config().min_transfer_rate,
+        ))
     }
 
     /// Opens an upload session in a repository.
@@ -746,6 +753,14 @@ impl<S: Stream<Item = Result<Bytes, Error>>> ChunkReader<'_, S> {
             }
         }
     }
+}
+
+/// Every value of a header, in order (a registry may send `Link` several times).
+fn header_all<'a>(resp: &'a Response, name: &str) -> impl Iterator<Item = &'a str> {
+    resp.headers()
+        .get_all(name)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
 }
 
 fn header_str<'a>(resp: &'a Response, name: &str) -> Option<&'a str> {

@@ -35,6 +35,30 @@ pub struct ClientConfig {
     /// Container Registry gets refresh tokens exchanged from Entra ID tokens, which expire
     /// and so cannot be fixed when the client is made.
     pub credential_providers: BTreeMap<String, ProvidedCredentials>,
+    /// The slowest a blob download may go: a blob that brings fewer bytes than this
+    /// rate over a whole window is abandoned with [`ErrorKind::TooSlow`](crate::ErrorKind::TooSlow)
+    /// (transient: the caller may restart it). None: no minimum.
+    pub min_transfer_rate: Option<MinTransferRate>,
+}
+
+/// A minimum transfer rate, averaged over windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinTransferRate {
+    /// Bytes per second, averaged over `window`.
+    pub bytes_per_second: u64,
+    /// How long a window lasts: a slow moment shorter than this does no harm.
+    pub window: Duration,
+}
+
+impl Default for MinTransferRate {
+    /// 10 KiB/s over 30 s windows: far below any working link (a 1 Mbit/s line moves
+    /// 125 KiB/s), far above a connection that has effectively died but still trickles.
+    fn default() -> MinTransferRate {
+        MinTransferRate {
+            bytes_per_second: 10 * 1024,
+            window: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for ClientConfig {
@@ -47,6 +71,7 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(60),
             upload_chunk_size: 8 * 1024 * 1024,
             credential_providers: BTreeMap::new(),
+            min_transfer_rate: Some(MinTransferRate::default()),
         }
     }
 }
@@ -54,8 +79,8 @@ impl Default for ClientConfig {
 /// A source of credentials asked before every request to its registry: it caches what
 /// it can and renews what expires. Errors should name what failed without any secret.
 pub trait CredentialsProvider: Send + Sync {
-    /// The credentials to use now (a user name of `<token>` marks a refresh token,
-    /// exchanged with the registry's token endpoint).
+    /// The credentials to use now (an ACR provider answers
+    /// [`Credentials::IdentityToken`]s, exchanged at the registry's token endpoint).
     fn credentials(&self) -> BoxFuture<'_, Result<Credentials, crate::Error>>;
 }
 
@@ -70,17 +95,13 @@ impl fmt::Debug for ProvidedCredentials {
 }
 
 /// Settings for one registry.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct RegistrySettings {
     /// Whether to use TLS.
-    #[serde(default)]
     pub tls: Tls,
     /// A PEM bundle of CA certificates to trust for this registry, besides the system's.
-    #[serde(default)]
     pub ca_pem: Option<String>,
     /// Credentials for this registry; they win over the docker config.
-    #[serde(default)]
     pub credentials: Option<Credentials>,
 }
 
@@ -97,21 +118,51 @@ pub enum Tls {
     Disabled,
 }
 
-/// A username and password (or token) for a registry.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct Credentials {
-    /// The user name.
-    pub username: String,
-    /// The password or access token.
-    pub password: Secret,
+/// How to log in to a registry. Secrets are [`Secret`]s, so `Debug` never shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// A user name and a password (or an access token used as one): sent as HTTP Basic
+    /// to a registry that asks for Basic, or to the token endpoint of a `Bearer` one.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password or access token.
+        password: Secret,
+    },
+    /// An OAuth2 refresh token (docker's `identitytoken`, written by `docker login` to
+    /// ACR with Entra ID, or ACR's exchanged refresh token). It is never sent to the
+    /// registry itself: it is traded at the token endpoint for access tokens with
+    /// `grant_type=refresh_token`, so it only works with `Bearer` registries.
+    IdentityToken(Secret),
 }
 
 impl Credentials {
-    /// Credentials from a user name and a password or token.
+    /// Basic credentials: a user name and a password or access token.
     pub fn new(username: impl Into<String>, password: impl Into<Secret>) -> Credentials {
-        Credentials {
+        Credentials::Basic {
             username: username.into(),
             password: password.into(),
+        }
+    }
+
+    /// An identity (OAuth2 refresh) token.
+    pub fn identity_token(token: impl Into<Secret>) -> Credentials {
+        Credentials::IdentityToken(token.into())
+    }
+
+    /// The user name of basic credentials; None for an identity token.
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Credentials::Basic { username, .. } => Some(username),
+            Credentials::IdentityToken(_) => None,
+        }
+    }
+
+    /// The password of basic credentials, or the identity token.
+    pub fn secret(&self) -> &Secret {
+        match self {
+            Credentials::Basic { password, .. } => password,
+            Credentials::IdentityToken(token) => token,
         }
     }
 }
@@ -162,5 +213,9 @@ mod tests {
     fn credentials_debug_is_redacted() {
         let c = Credentials::new("bob", "s3cret");
         assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(c.username(), Some("bob"));
+        let t = Credentials::identity_token("refresh-xyz");
+        assert!(!format!("{t:?}").contains("refresh-xyz"), "{t:?}");
+        assert_eq!((t.username(), t.secret().expose()), (None, "refresh-xyz"));
     }
 }

@@ -15,8 +15,11 @@ use crate::config::Credentials;
 use crate::error::{Error, ErrorKind};
 use crate::reference::{DOCKER_HUB, DOCKER_HUB_API_HOST};
 use crate::secret::Secret;
-use crate::transport::IDENTITY_TOKEN_USER;
 
+/// The user name docker writes for an identity token (a credential helper answers it
+/// with the token as its `Secret`); it is read here into [`Credentials::IdentityToken`]
+/// and nowhere else.
+const DOCKER_IDENTITY_TOKEN_USER: &str = "<token>";
 /// The key docker uses for Docker Hub in `config.json`.
 const DOCKER_HUB_CONFIG_KEY: &str = "https://index.docker.io/v1/";
 const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -128,7 +131,7 @@ impl DockerConfig {
 impl AuthEntry {
     fn credentials(&self) -> Result<Option<Credentials>, Error> {
         if let Some(token) = self.identitytoken.as_ref().filter(|t| !t.is_empty()) {
-            return Ok(Some(Credentials::new(IDENTITY_TOKEN_USER, token.clone())));
+            return Ok(Some(Credentials::identity_token(token.clone())));
         }
         if let Some(auth) = self.auth.as_ref().filter(|a| !a.is_empty()) {
             let decoded = base64::engine::general_purpose::STANDARD
@@ -139,10 +142,10 @@ impl AuthEntry {
             let (user, pass) = text.split_once(':').ok_or_else(|| {
                 credentials_error("an `auth` entry is not `username:password`".into())
             })?;
-            return Ok(Some(Credentials::new(user, pass)));
+            return Ok(Some(basic_or_token(user, pass.into())));
         }
         match (&self.username, &self.password) {
-            (Some(u), Some(p)) if !u.is_empty() => Ok(Some(Credentials::new(u.clone(), p.clone()))),
+            (Some(u), Some(p)) if !u.is_empty() => Ok(Some(basic_or_token(u, p.clone()))),
             _ => Ok(None),
         }
     }
@@ -231,7 +234,17 @@ impl DockerConfig {
         if parsed.username.is_empty() && parsed.secret.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Credentials::new(parsed.username, parsed.secret)))
+        Ok(Some(basic_or_token(&parsed.username, parsed.secret)))
+    }
+}
+
+/// Docker's spelling of credentials into the type: the user `<token>` marks an identity
+/// token (credential helpers answer ACR logins so).
+fn basic_or_token(username: &str, secret: Secret) -> Credentials {
+    if username == DOCKER_IDENTITY_TOKEN_USER {
+        Credentials::identity_token(secret)
+    } else {
+        Credentials::new(username, secret)
     }
 }
 
@@ -269,23 +282,26 @@ mod tests {
             }}"#,
         );
         let hub = c.credentials_for("docker.io").await.unwrap().unwrap();
-        assert_eq!(
-            (hub.username.as_str(), hub.password.expose()),
-            ("bob", "pw:d")
-        );
+        assert_eq!(hub, Credentials::new("bob", "pw:d"));
         let gh = c.credentials_for("ghcr.io").await.unwrap().unwrap();
-        assert_eq!((gh.username.as_str(), gh.password.expose()), ("al", "tok"));
+        assert_eq!(gh, Credentials::new("al", "tok"));
         let ex = c.credentials_for("reg.example.com").await.unwrap().unwrap();
-        assert_eq!(ex.username, "x");
+        assert_eq!(ex.username(), Some("x"));
         assert!(c.credentials_for("empty.io").await.unwrap().is_none());
         let acr = config(
             r#"{"auths":{"my.azurecr.io":{"auth":"MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwOg==","identitytoken":"refresh"}}}"#,
         );
         let t = acr.credentials_for("my.azurecr.io").await.unwrap().unwrap();
-        assert_eq!(
-            (t.username.as_str(), t.password.expose()),
-            ("<token>", "refresh")
-        );
+        assert_eq!(t, Credentials::identity_token("refresh"));
+        // `docker login -u '<token>'` stores the token as a password: the same thing.
+        let inline =
+            config(r#"{"auths":{"my.azurecr.io":{"username":"<token>","password":"r2"}}}"#);
+        let t = inline
+            .credentials_for("my.azurecr.io")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(t, Credentials::identity_token("r2"));
         assert!(c.credentials_for("other.io").await.unwrap().is_none());
     }
 
@@ -317,16 +333,13 @@ mod tests {
         };
         let store = with_dir(r#"{"credsStore":"fake"}"#);
         let hub = store.credentials_for("docker.io").await.unwrap().unwrap();
-        assert_eq!(
-            (hub.username.as_str(), hub.password.expose()),
-            ("hub", "s3")
-        );
+        assert_eq!(hub, Credentials::new("hub", "s3"));
         assert!(store.credentials_for("nothing.io").await.unwrap().is_none());
 
         let helpers =
             with_dir(r#"{"credHelpers":{"ghcr.io":"fake"},"auths":{"ghcr.io":{"auth":"eDp5"}}}"#);
         let gh = helpers.credentials_for("ghcr.io").await.unwrap().unwrap();
-        assert_eq!(gh.username, "hub");
+        assert_eq!(gh.username(), Some("hub"));
 
         let missing = with_dir(r#"{"credsStore":"absent-helper"}"#);
         let e = missing.credentials_for("a.io").await.unwrap_err();

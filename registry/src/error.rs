@@ -24,8 +24,31 @@ pub enum ErrorKind {
         /// The underlying error, without URLs that could carry secrets.
         detail: String,
     },
+    /// The registry's host name does not resolve (NXDOMAIN): a typo or a name that
+    /// does not exist, which waiting does not cure.
+    UnknownHost {
+        /// The resolver's answer.
+        detail: String,
+    },
+    /// The registry's TLS certificate failed verification (unknown issuer, wrong name,
+    /// expired): not retried.
+    TlsVerification {
+        /// What the TLS library said.
+        detail: String,
+    },
     /// The request did not finish in time.
     Timeout,
+    /// A blob arrived slower than the configured minimum transfer rate.
+    TooSlow {
+        /// The blob.
+        digest: Digest,
+        /// Bytes received in the last window.
+        received: u64,
+        /// The window's length, seconds.
+        window_secs: u32,
+        /// The minimum, in bytes per second.
+        min_rate: u32,
+    },
     /// HTTP 401: no credentials were given, or the ones given were rejected.
     Unauthorized {
         /// Whether credentials were sent (else the registry wants some).
@@ -134,11 +157,15 @@ impl Error {
     }
 
     /// Whether trying again from the start may succeed: the registry could not be
-    /// reached, a request timed out, or an upload must restart in a new session.
+    /// reached (but its name resolves and its certificate is good), a request timed out
+    /// or a blob came too slowly, or an upload must restart in a new session.
     pub fn is_transient(&self) -> bool {
         matches!(
             self.kind,
-            ErrorKind::Unreachable { .. } | ErrorKind::Timeout | ErrorKind::UploadRestart { .. }
+            ErrorKind::Unreachable { .. }
+                | ErrorKind::Timeout
+                | ErrorKind::UploadRestart { .. }
+                | ErrorKind::TooSlow { .. }
         )
     }
 
@@ -229,7 +256,24 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ErrorKind::Unreachable { detail } => write!(f, "cannot reach the registry: {detail}"),
+            ErrorKind::UnknownHost { detail } => write!(
+                f,
+                "cannot reach the registry: its name does not resolve ({detail}); check the host name in the image reference or the config"
+            ),
+            ErrorKind::TlsVerification { detail } => write!(
+                f,
+                "cannot reach the registry: its TLS certificate failed verification ({detail}); give its CA with `registries.\"<host>\".ca_file`"
+            ),
             ErrorKind::Timeout => f.write_str("the request timed out"),
+            ErrorKind::TooSlow {
+                digest,
+                received,
+                window_secs,
+                min_rate,
+            } => write!(
+                f,
+                "blob {digest} arrived too slowly: {received} bytes in the last {window_secs}s, below the minimum transfer rate of {min_rate} bytes/s (network.min_transfer_rate); abandoned"
+            ),
             ErrorKind::Unauthorized {
                 with_credentials: true,
                 message,
@@ -321,17 +365,16 @@ pub(crate) fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
         .map(|e| e.message.as_str())
         .filter(|m| !m.is_empty())
         .collect();
-    Some((first.code.clone(), truncate(&messages.join("; "), 300)))
+    Some((
+        truncate(&first.code, 64),
+        truncate(&messages.join("; "), 300),
+    ))
 }
 
-/// Cuts long server text so that an error message stays one readable line.
+/// Server text made one readable line for a message: redacted and capped (see
+/// [`crate::redact`]).
 pub(crate) fn truncate(text: &str, max: usize) -> String {
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= max {
-        return one_line;
-    }
-    let cut: String = one_line.chars().take(max).collect();
-    format!("{cut}...")
+    crate::redact::remote_text(text.as_bytes(), max)
 }
 
 #[cfg(test)]

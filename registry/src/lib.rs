@@ -13,15 +13,24 @@
 //!   and a registry's `ca_pem` is trusted besides the system roots.
 //! - **Credentials**: the registry's [`RegistrySettings::credentials`] first, else the
 //!   docker config given in [`ClientConfig::docker_config`] (`auths`, `credHelpers`,
-//!   `credsStore`, `identitytoken`). A user name of `<token>` marks an identity token,
-//!   exchanged with an OAuth2 refresh-token grant.
+//!   `credsStore`, `identitytoken`). [`Credentials`] are basic (user and password) or an
+//!   identity token, which is exchanged with an OAuth2 refresh-token grant and never sent
+//!   to the registry itself.
+//! - **Authentication**: the first request to a host goes alone, without credentials;
+//!   the others wait for the scheme its 401 teaches (single-flight), so that none is
+//!   refused for want of credentials it had. A 401 is a verdict only when it answers
+//!   credentials or a freshly fetched token. One token request per host and scope set
+//!   runs at a time, shared by every request waiting for it, and a token fetched for
+//!   wider scopes serves narrower ones (a `pull,push` token serves `pull`).
 //! - **Errors**: a 401 whose fresh token was refused, or whose credentials the token
 //!   endpoint rejected, is [`ErrorKind::Unauthorized`]; a 403, or a 401
 //!   `insufficient_scope` when the credentials were accepted, is [`ErrorKind::Forbidden`].
 //!   Other failures of the token endpoint (404, 400, 5xx) are
 //!   [`ErrorKind::TokenEndpoint`], naming the endpoint's host rather than the registry.
-//! - **Retries**: connection errors, timeouts and 408/429/500/502/503/504 are retried
-//!   with exponential backoff and full jitter, honouring `Retry-After`, until
+//! - **Retries**: connection errors (refused, reset), timeouts and 408/429/500/502/503/504
+//!   are retried, each retry logged at warn level with its cause and deadline; a name that
+//!   does not resolve ([`ErrorKind::UnknownHost`]) and a certificate that fails verification
+//!   ([`ErrorKind::TlsVerification`]) are not. Retries use exponential backoff and full jitter, honouring `Retry-After`, until
 //!   [`RetryPolicy::max_elapsed`]; a `Retry-After` beyond that budget ends the retries at
 //!   once. Request bodies are never streams: an upload cuts the caller's stream into
 //!   chunks of [`ClientConfig::upload_chunk_size`] held in memory (at most two: the
@@ -32,6 +41,10 @@
 //!   [`Error::is_transient`]) and the caller restarts the blob from the start (a new
 //!   upload session and a new stream). Blob downloads are not resumed: a broken
 //!   download is an error.
+//! - **Pace**: a blob download that brings less than [`ClientConfig::min_transfer_rate`]
+//!   over a whole window ends with [`ErrorKind::TooSlow`] (transient: restart it).
+//! - **Redaction**: remote text quoted in an error (error pages, token endpoint answers,
+//!   credential helpers' stderr) is redacted and capped by [`redact`].
 //! - **Verification**: manifests are checked against the digest asked for and the
 //!   `Docker-Content-Digest` sent; blob streams hash as they go and end with
 //!   [`ErrorKind::DigestMismatch`] instead of a clean end; uploads are hashed too and
@@ -60,6 +73,7 @@ pub mod digest;
 mod docker_config;
 mod error;
 pub mod manifest;
+pub mod redact;
 pub mod reference;
 mod retry;
 mod secret;
@@ -70,11 +84,14 @@ mod transport;
 #[cfg(test)]
 mod server_tests;
 
+#[cfg(test)]
+mod properties;
+
 pub use blob::{BlobStream, Mount, UploadSession};
 pub use client::Client;
 pub use config::{
-    ClientConfig, Credentials, CredentialsProvider, ProvidedCredentials, RegistrySettings, Tls,
-    is_loopback,
+    ClientConfig, Credentials, CredentialsProvider, MinTransferRate, ProvidedCredentials,
+    RegistrySettings, Tls, is_loopback,
 };
 pub use digest::Digest;
 pub use docker_config::docker_config_path;

@@ -151,8 +151,24 @@ impl RawDescriptor {
     }
 }
 
+/// The largest manifest read or parsed: the OCI distribution spec lets registries refuse
+/// larger ones (4 MiB), so nothing valid is lost, and a hostile body costs bounded memory.
+pub const MANIFEST_SIZE_LIMIT: usize = 4 * 1024 * 1024;
+
 fn invalid(message: String) -> Error {
+    let message = crate::redact::cap(&message, crate::redact::DEFAULT_CAP);
     Error::without_registry(ErrorKind::InvalidResponse(format!("manifest: {message}")))
+}
+
+/// The manifest's JSON as `T`, refusing bodies over [`MANIFEST_SIZE_LIMIT`].
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.len() > MANIFEST_SIZE_LIMIT {
+        return Err(invalid(format!(
+            "{} bytes, over the limit of {MANIFEST_SIZE_LIMIT}",
+            bytes.len()
+        )));
+    }
+    serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))
 }
 
 impl Manifest {
@@ -172,17 +188,17 @@ impl Manifest {
     }
 
     fn raw(&self) -> Result<RawManifest, Error> {
-        serde_json::from_slice(&self.bytes).map_err(|e| invalid(e.to_string()))
+        parse(&self.bytes)
     }
 
     /// The manifest parsed as an OCI image manifest (Docker v2 manifests parse too).
     pub fn image(&self) -> Result<oci_spec::image::ImageManifest, Error> {
-        serde_json::from_slice(&self.bytes).map_err(|e| invalid(e.to_string()))
+        parse(&self.bytes)
     }
 
     /// The manifest parsed as an OCI index (Docker manifest lists parse too).
     pub fn index(&self) -> Result<oci_spec::image::ImageIndex, Error> {
-        serde_json::from_slice(&self.bytes).map_err(|e| invalid(e.to_string()))
+        parse(&self.bytes)
     }
 
     /// An image manifest's config descriptor.
@@ -250,7 +266,7 @@ pub(crate) fn detect_media_type(content_type: Option<&str>, bytes: &[u8]) -> Str
             return h.clone();
         }
     }
-    if let Ok(raw) = serde_json::from_slice::<RawManifest>(bytes) {
+    if let Ok(raw) = parse::<RawManifest>(bytes) {
         if let Some(m) = raw.media_type.filter(|m| !m.is_empty()) {
             return m;
         }

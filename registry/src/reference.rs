@@ -75,8 +75,8 @@ pub enum ReferenceErrorKind {
     /// The digest after `@` is not a valid digest.
     #[error("invalid digest {0:?} (expected sha256:<64 hex digits>)")]
     InvalidDigest(String),
-    /// The name, registry included, is longer than 255 characters.
-    #[error("the repository name is longer than 255 characters")]
+    /// The repository path (the name without its registry) is longer than 255 characters.
+    #[error("the repository path is longer than 255 characters")]
     NameTooLong,
     /// A bare 64-hex-digit name, which docker reserves for image IDs.
     #[error("a 64-character hex string is an image ID, not a repository name")]
@@ -246,7 +246,9 @@ fn parse(input: &str) -> Result<Reference, ReferenceErrorKind> {
     }
     let (registry, repository) = split_registry(name)?;
     validate_repository(&repository)?;
-    if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
+    // Docker's rule since distribution/reference v0.6: the path alone, without the
+    // domain, is limited (`example.com/` + 255 characters is a valid name).
+    if repository.len() > MAX_NAME_LEN {
         return Err(ReferenceErrorKind::NameTooLong);
     }
     let tag = match (tag, &digest) {
@@ -500,7 +502,10 @@ mod tests {
             assert_eq!(err.input(), *input);
             assert!(err.to_string().contains(&format!("{input:?}")), "{err}");
         }
-        let long = format!("example.com/{}", "a".repeat(250));
+        // As docker: the path alone counts.
+        let longest = format!("example.com/{}", "a".repeat(255));
+        assert_eq!(Reference::parse(&longest).unwrap().repository().len(), 255);
+        let long = format!("example.com/{}", "a".repeat(256));
         assert!(matches!(
             Reference::parse(&long).unwrap_err().kind(),
             K::NameTooLong

@@ -90,7 +90,8 @@ impl<'a> Retrier<'a> {
         }
     }
 
-    /// The number of the current attempt, 0-based (for logs).
+    /// The number of the current attempt, 0-based.
+    #[cfg(test)]
     pub(crate) fn attempt(&self) -> u32 {
         self.attempt
     }
@@ -101,26 +102,92 @@ impl<'a> Retrier<'a> {
     }
 
     /// After a failed attempt: sleeps and returns true when another attempt fits in the
-    /// budget (honouring the server's `retry_after`), else returns false at once.
-    pub(crate) async fn wait(&mut self, retry_after: Option<Duration>) -> bool {
+    /// budget (honouring the server's `retry_after`), else returns false at once. Says
+    /// what is retried, why and until when, at warn level: a run waiting on a registry
+    /// is never silent (`registry R: connection refused, retrying until 12:03:10 ...`).
+    pub(crate) async fn wait(
+        &mut self,
+        retry_after: Option<Duration>,
+        registry: &str,
+        what: &str,
+        cause: &crate::error::ErrorKind,
+    ) -> bool {
         match self
             .policy
             .next_wait(self.attempt, self.started.elapsed(), retry_after)
         {
             Some(wait) => {
-                tracing::debug!(attempt = self.attempt, ?wait, "retrying");
-                tokio::time::sleep(wait).await;
                 self.attempt += 1;
+                tracing::warn!(
+                    "registry {registry}: {}, retrying until {} (attempt {}; {what})",
+                    short_cause(cause),
+                    self.deadline_text(),
+                    self.attempt + 1
+                );
+                tokio::time::sleep(wait).await;
                 true
             }
             None => false,
         }
     }
 
+    /// The local wall-clock time when the retries end, `HH:MM:SS`.
+    fn deadline_text(&self) -> String {
+        let left = self
+            .policy
+            .max_elapsed
+            .saturating_sub(self.started.elapsed());
+        let end = chrono::Local::now() + chrono::Duration::from_std(left).unwrap_or_default();
+        end.format("%H:%M:%S").to_string()
+    }
+
     /// The final error of a request that is not tried again: `error` with the number of
     /// attempts made.
     pub(crate) fn give_up(&self, error: crate::error::Error) -> crate::error::Error {
         error.with_attempts(self.attempts())
+    }
+}
+
+/// A failure in a few words, for the retry warning (the final error says it in full).
+pub(crate) fn short_cause(kind: &crate::error::ErrorKind) -> String {
+    use crate::error::ErrorKind;
+    match kind {
+        ErrorKind::Unreachable { detail } => {
+            let lower = detail.to_ascii_lowercase();
+            let known = [
+                ("connection refused", "connection refused"),
+                ("connection reset", "connection reset"),
+                ("broken pipe", "connection broken"),
+                (
+                    "temporary failure in name resolution",
+                    "name resolution failed for now",
+                ),
+                ("dns error", "name resolution failed"),
+                ("tls", "TLS handshake failed"),
+                ("connection closed", "connection closed"),
+                ("incomplete message", "connection closed mid-answer"),
+            ];
+            known
+                .iter()
+                .find(|(needle, _)| lower.contains(needle))
+                .map(|(_, said)| said.to_string())
+                .unwrap_or_else(|| crate::redact::cap(detail, 120))
+        }
+        ErrorKind::Timeout => "request timed out".into(),
+        ErrorKind::RateLimited {
+            retry_after: Some(d),
+        } => {
+            format!("HTTP 429 rate limited (Retry-After {}s)", d.as_secs())
+        }
+        ErrorKind::RateLimited { retry_after: None } => "HTTP 429 rate limited".into(),
+        ErrorKind::Status { status, .. } | ErrorKind::TokenEndpoint { status, .. } => {
+            let reason = reqwest::StatusCode::from_u16(*status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("");
+            format!("HTTP {status} {reason}").trim_end().to_string()
+        }
+        other => crate::redact::cap(&other.to_string(), 120),
     }
 }
 
@@ -207,18 +274,22 @@ mod tests {
             max_backoff: Duration::from_millis(2),
         };
         let mut r = Retrier::new(&p);
+        let cause = crate::error::ErrorKind::Timeout;
         assert_eq!(r.attempts(), 1);
-        assert!(r.wait(None).await);
+        assert!(r.wait(None, "r", "GET x", &cause).await);
         assert_eq!((r.attempt(), r.attempts()), (1, 2));
         // A Retry-After beyond the budget ends the retries at once.
-        assert!(!r.wait(Some(Duration::from_secs(60))).await);
+        assert!(
+            !r.wait(Some(Duration::from_secs(60)), "r", "GET x", &cause)
+                .await
+        );
         assert_eq!(r.attempts(), 2);
         let e = r.give_up(crate::error::Error::without_registry(
             crate::error::ErrorKind::Timeout,
         ));
         assert_eq!(e.attempts(), 2);
         let none = RetryPolicy::none();
-        assert!(!Retrier::new(&none).wait(None).await);
+        assert!(!Retrier::new(&none).wait(None, "r", "GET x", &cause).await);
     }
 
     #[test]

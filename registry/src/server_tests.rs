@@ -287,11 +287,15 @@ async fn token_registry() -> (String, Arc<Mutex<Vec<String>>>) {
 }
 
 fn with_creds(addr: &str, user: &str, pass: &str) -> ClientConfig {
+    with_credentials(addr, Credentials::new(user, pass))
+}
+
+fn with_credentials(addr: &str, credentials: Credentials) -> ClientConfig {
     let mut config = ClientConfig::default();
     config.registries.insert(
         addr.to_string(),
         RegistrySettings {
-            credentials: Some(Credentials::new(user, pass)),
+            credentials: Some(credentials),
             ..Default::default()
         },
     );
@@ -373,7 +377,10 @@ async fn wrong_credentials_missing_credentials_and_missing_permission_differ() {
 #[tokio::test]
 async fn identity_tokens_use_the_refresh_token_grant() {
     let (addr, token_calls) = token_registry().await;
-    let c = client_with(0, with_creds(&addr, "<token>", "good-refresh"));
+    let c = client_with(
+        0,
+        with_credentials(&addr, Credentials::identity_token("good-refresh")),
+    );
     assert_eq!(c.list_tags(&addr, "team/app").await.unwrap().tags, ["1"]);
     // The refresh token never went into a URL.
     assert!(
@@ -383,7 +390,10 @@ async fn identity_tokens_use_the_refresh_token_grant() {
             .iter()
             .all(|u| !u.contains("good-refresh"))
     );
-    let bad = client_with(0, with_creds(&addr, "<token>", "stale"));
+    let bad = client_with(
+        0,
+        with_credentials(&addr, Credentials::identity_token("stale")),
+    );
     let e = bad.list_tags(&addr, "team/app").await.unwrap_err();
     assert!(
         matches!(
@@ -454,6 +464,47 @@ async fn tag_pages_follow_relative_and_absolute_links() {
     assert!(c.list_tags(&addr, "loop").await.is_err());
     let e = c.list_tags(&addr, "none").await.unwrap_err();
     assert!(e.is_not_found(), "{e:?}");
+}
+
+#[tokio::test]
+async fn next_links_in_several_headers_without_brackets_and_never_off_host() {
+    let addr = serve(move |_, path, _, _| match path {
+        // The `next` link comes in a second Link header, without angle brackets.
+        "/v2/a/tags/list" => (
+            200,
+            vec![
+                ("link", r#"</v2/a/tags/list?first>; rel="first""#.into()),
+                ("link", r#"/v2/a/tags/list?last=1&n=1; rel="next""#.into()),
+            ],
+            br#"{"name":"a","tags":["1"]}"#.to_vec(),
+        ),
+        "/v2/a/tags/list?last=1&n=1" => (200, vec![], br#"{"name":"a","tags":["2"]}"#.to_vec()),
+        // Another host (a port nothing listens on): never followed.
+        "/v2/off/tags/list" => (
+            200,
+            vec![(
+                "link",
+                r#"<http://127.0.0.2:9/v2/off/tags/list?n=1>; rel="next""#.into(),
+            )],
+            br#"{"name":"off","tags":["1"]}"#.to_vec(),
+        ),
+        _ => (404, vec![], Vec::new()),
+    })
+    .await;
+    let c = client(0);
+    assert_eq!(c.list_tags(&addr, "a").await.unwrap().tags, ["1", "2"]);
+    let e = c.list_tags(&addr, "off").await.unwrap_err();
+    assert!(e.to_string().contains("another host (127.0.0.2:9)"), "{e}");
+    let e = c
+        .get_api(
+            &addr,
+            "off",
+            "http://127.0.0.2:9/acr/v1/off/_tags",
+            "metadata_read",
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("another host"), "{e}");
 }
 
 #[tokio::test]

@@ -108,15 +108,25 @@ fn millis(v: &serde_json::Value) -> Option<DateTime<Utc>> {
     crate::manifest::known_date(DateTime::from_timestamp_millis(ms)?)
 }
 
-/// The `rel="next"` target of a `Link` header, as written (relative or absolute).
-pub(crate) fn next_link(header: &str) -> Option<String> {
+/// The `rel="next"` target of `Link` headers (every value, in order), as written
+/// (relative or absolute). A target without angle brackets (`/v2/..?n=1; rel=next`, as
+/// some registries write it) runs to the first `;`.
+pub(crate) fn next_link<'a>(headers: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    headers.into_iter().find_map(next_link_in)
+}
+
+fn next_link_in(header: &str) -> Option<String> {
     for link in split_links(header) {
         let link = link.trim();
-        let Some(rest) = link.strip_prefix('<') else {
-            continue;
-        };
-        let Some((target, params)) = rest.split_once('>') else {
-            continue;
+        let (target, params) = match link.strip_prefix('<') {
+            Some(rest) => match rest.split_once('>') {
+                Some(parts) => parts,
+                None => continue,
+            },
+            None => match link.split_once(';') {
+                Some((target, params)) if !target.trim().is_empty() => (target, params),
+                _ => continue,
+            },
         };
         let is_next = params.split(';').any(|p| {
             let p = p.trim();
@@ -160,6 +170,25 @@ fn split_links(header: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn next_link(header: &str) -> Option<String> {
+        super::next_link([header])
+    }
+
+    #[test]
+    fn link_targets_without_brackets_and_in_several_headers() {
+        assert_eq!(
+            next_link(r#"/v2/a/tags/list?last=x&n=2; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?last=x&n=2")
+        );
+        assert_eq!(next_link("/v2/a/tags/list; rel=prev"), None);
+        assert_eq!(next_link("; rel=next"), None);
+        assert_eq!(
+            super::next_link([r#"</first>; rel="prev""#, r#"</second>; rel="next""#]).as_deref(),
+            Some("/second")
+        );
+        assert_eq!(super::next_link(Vec::<&str>::new()), None);
+    }
 
     #[test]
     fn link_headers() {

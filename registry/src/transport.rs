@@ -151,18 +151,6 @@ impl Transport {
         self.stats.snapshot()
     }
 
-    /// `scheme://api-host/<path>` for `registry`, for APIs beside `/v2/`.
-    pub(crate) fn url_outside_v2(&self, registry: &str, path: &str) -> Result<Url, Error> {
-        let host = self.host(registry)?;
-        host.base.join(path.trim_start_matches('/')).map_err(|e| {
-            Error::new(
-                registry,
-                None,
-                ErrorKind::Config(format!("cannot build a URL for {path:?}: {e}")),
-            )
-        })
-    }
-
     /// `scheme://api-host/v2/<path>` for `registry`.
     pub(crate) fn url(&self, registry: &str, path: &str) -> Result<Url, Error> {
         let host = self.host(registry)?;
@@ -192,6 +180,30 @@ impl Transport {
                 ErrorKind::InvalidResponse(format!("invalid location {:?}", truncate(target, 200))),
             )
         })?;
+        Ok(url)
+    }
+
+    /// Resolves a `Link` target (a next page) against the registry's base URL, refusing
+    /// one on another origin, as go-containerregistry does: a page must not send us, and
+    /// our credentials' tokens, elsewhere.
+    pub(crate) fn resolve_link(
+        &self,
+        registry: &str,
+        repository: &str,
+        target: &str,
+    ) -> Result<Url, Error> {
+        let host = self.host(registry)?;
+        let url = self.resolve(registry, repository, target)?;
+        if !same_origin(&url, &host.base) {
+            return Err(Error::new(
+                registry,
+                Some(repository),
+                ErrorKind::InvalidResponse(format!(
+                    "the next page link points to another host ({}); refused",
+                    url_host(&url)
+                )),
+            ));
+        }
         Ok(url)
     }
 
@@ -299,80 +311,95 @@ impl Transport {
         let scopes = scopes(&req.repository, req.access, req.mount_from.as_deref());
         let host_key = api_host(&req.registry).to_string();
         let mut retry = Retrier::new(&self.config.retry);
-        let mut auth_retried = false;
+        let mut auth = AuthAttempts::default();
         loop {
-            let authorization = self
-                .authorization(&host, &req, &host_key, creds.as_ref(), &scopes, false)
+            // While nobody knows the host's scheme, one request asks and the others wait
+            // for its answer: sent all at once, they would all get a 401 without
+            // credentials (issue: basic-auth registries rejecting all but one image).
+            let learning = self.auth.learning_turn(&host_key).await;
+            let scheme = self.auth.host(&host_key);
+            let refused = auth.refused_token.take();
+            let mut sent = self
+                .authorization(
+                    &host,
+                    &req,
+                    &host_key,
+                    &scheme,
+                    creds.as_ref(),
+                    &scopes,
+                    refused,
+                )
                 .await?;
-            let body = match &req.body {
-                Body::Empty => None,
-                Body::Bytes(b) => Some(reqwest::Body::from(b.clone())),
-            };
             let mut builder = host
                 .http
                 .request(req.method.clone(), req.url.clone())
                 .headers(req.headers.clone());
-            if let Some(body) = body {
-                builder = builder.body(body);
+            match &req.body {
+                Body::Empty => {}
+                Body::Bytes(b) => builder = builder.body(reqwest::Body::from(b.clone())),
             }
             if !req.long {
                 builder = builder.timeout(self.timeout_for(&req.body));
             }
-            if let Some(value) = authorization.filter(|_| same_origin(&req.url, &host.base)) {
+            if !same_origin(&req.url, &host.base) {
+                sent = Sent::Nothing;
+            }
+            if let Some(value) = sent.header() {
                 builder = builder.header(header::AUTHORIZATION, value);
             }
             let result = builder.send().await;
             let failure = match result {
                 Err(e) => {
+                    drop(learning);
                     self.stats.record(&req.registry, req.method.as_str(), None);
                     let not_sent = e.is_connect();
                     let kind = transport_error_kind(&e);
-                    let replay_ok = req.replay == Replay::Always || not_sent;
+                    let replay_ok = (req.replay == Replay::Always || not_sent) && !is_final(&kind);
                     (kind, None, replay_ok)
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    self.stats
-                        .record(&req.registry, req.method.as_str(), Some(status));
-                    if let Some(v) = resp
-                        .headers()
-                        .get("ratelimit-remaining")
-                        .and_then(|v| v.to_str().ok())
-                    {
-                        self.stats.record_ratelimit(&req.registry, v);
-                    }
+                    self.record(&req, &resp);
                     if resp.status().is_success() || req.pass_through.contains(&status) {
+                        // Only the registry's own answer tells about the registry.
+                        if learning.is_some() && same_origin(&req.url, &host.base) {
+                            self.auth.set_anonymous_if_unknown(&host_key);
+                        }
                         return Ok(resp);
                     }
-                    if status == 401 && !auth_retried {
-                        auth_retried = true;
-                        if self.learn_challenge(&resp, &host_key, creds.is_some()) {
-                            // Get a fresh token now; the loop then sends it.
-                            self.authorization(
-                                &host,
-                                &req,
-                                &host_key,
-                                creds.as_ref(),
-                                &scopes,
-                                true,
-                            )
-                            .await?;
-                            continue;
+                    if status == 401 {
+                        let next = self.after_401(
+                            &resp,
+                            &host_key,
+                            &scheme,
+                            &sent,
+                            creds.is_some(),
+                            &mut auth,
+                        );
+                        drop(learning);
+                        match next {
+                            After401::Retry => continue,
+                            After401::Forbidden if creds.is_some() => {
+                                return Err(self.insufficient_scope(&req, &scopes));
+                            }
+                            After401::Forbidden | After401::Verdict => {
+                                let with_credentials = match sent {
+                                    Sent::Nothing => false,
+                                    Sent::Basic(_) => true,
+                                    Sent::Token(_) => creds.is_some(),
+                                };
+                                return Err(self
+                                    .error_from_response(
+                                        &req,
+                                        resp,
+                                        with_credentials,
+                                        retry.attempts(),
+                                    )
+                                    .await);
+                            }
                         }
                     }
-                    if status == 401 && creds.is_some() && insufficient_scope(&resp) {
-                        // The token endpoint took the credentials, but the token does not
-                        // carry the rights asked for: a permission problem, not a login one.
-                        return Err(self.err(
-                            &req,
-                            ErrorKind::Forbidden {
-                                message: Some(format!(
-                                    "insufficient_scope: the token endpoint did not grant {}",
-                                    scopes.join(" ")
-                                )),
-                            },
-                        ));
-                    }
+                    drop(learning);
                     if !is_retryable_status(status) {
                         return Err(self
                             .error_from_response(&req, resp, creds.is_some(), retry.attempts())
@@ -388,8 +415,8 @@ impl Transport {
             let (kind, response, replay_ok) = failure;
             let retry_after = response.as_ref().and_then(|(_, r)| *r);
             if replay_ok {
-                tracing::debug!(registry = %req.registry, repository = %req.repository, attempt = retry.attempt(), "{} failed: {kind}", req.method);
-                if retry.wait(retry_after).await {
+                let what = format!("{} {}", req.method, req.what);
+                if retry.wait(retry_after, &req.registry, &what, &kind).await {
                     continue;
                 }
             }
@@ -403,8 +430,32 @@ impl Transport {
         }
     }
 
-    /// Records what a 401's challenge asks for; false when it cannot be answered.
-    fn learn_challenge(&self, resp: &Response, host_key: &str, have_creds: bool) -> bool {
+    /// Counts a response under its registry, with the rate-limit figure it tells.
+    fn record(&self, req: &Request, resp: &Response) {
+        let status = resp.status().as_u16();
+        self.stats
+            .record(&req.registry, req.method.as_str(), Some(status));
+        if let Some(v) = resp
+            .headers()
+            .get("ratelimit-remaining")
+            .and_then(|v| v.to_str().ok())
+        {
+            self.stats.record_ratelimit(&req.registry, v);
+        }
+    }
+
+    /// What a 401 means. It is a verdict only when what it refused was credentials (or
+    /// a token fetched anew): a request sent without any, or under a scheme the registry
+    /// has since changed, is sent again with what the challenge asks for.
+    fn after_401(
+        &self,
+        resp: &Response,
+        host_key: &str,
+        scheme: &HostAuth,
+        sent: &Sent,
+        have_creds: bool,
+        auth: &mut AuthAttempts,
+    ) -> After401 {
         let challenges: Vec<_> = resp
             .headers()
             .get_all(header::WWW_AUTHENTICATE)
@@ -412,50 +463,112 @@ impl Transport {
             .filter_map(|v| v.to_str().ok())
             .flat_map(parse_challenges)
             .collect();
-        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
-            if let Some(realm) = bearer.params.get("realm") {
-                self.auth.set_host(
-                    host_key,
-                    HostAuth::Bearer {
-                        realm: realm.clone(),
-                        service: bearer.params.get("service").cloned(),
-                    },
-                );
-                return true;
+        let learnt = host_auth_from(&challenges);
+        if learnt == Some(HostAuth::Basic) && !have_creds {
+            // Nothing to answer it with: learn it for the others, and say so now.
+            self.auth.set_host(host_key, HostAuth::Basic);
+            return After401::Verdict;
+        }
+        // A bounded number of scheme changes: a registry flipping its challenge on every
+        // answer must not keep us looping.
+        if let Some(new) = learnt.filter(|new| new != scheme) {
+            if auth.challenges_followed < 3 {
+                auth.challenges_followed += 1;
+                self.auth.set_host(host_key, new);
+                return After401::Retry;
             }
         }
-        if have_creds && challenges.iter().any(|c| c.scheme == "basic") {
-            let first_time = self.auth.host(host_key) != HostAuth::Basic;
-            self.auth.set_host(host_key, HostAuth::Basic);
-            return first_time;
+        match sent {
+            // Nothing was sent although the scheme is known: nothing we have answers it
+            // (Basic without credentials, or a redirect to another origin).
+            Sent::Nothing => After401::Verdict,
+            Sent::Basic(_) => After401::Verdict,
+            Sent::Token(token) => {
+                // A token may expire or be revoked on the way, and a cached token
+                // fetched for wider scopes may have been granted fewer: one fresh
+                // token, fetched for exactly these scopes, before a verdict.
+                if !auth.fresh_tried {
+                    auth.fresh_tried = true;
+                    self.auth.drop_token(host_key, token);
+                    auth.refused_token = Some(token.clone());
+                    return After401::Retry;
+                }
+                if challenges.iter().any(|c| {
+                    c.params
+                        .get("error")
+                        .is_some_and(|e| e == "insufficient_scope")
+                }) {
+                    return After401::Forbidden;
+                }
+                After401::Verdict
+            }
         }
-        false
     }
 
-    /// The `Authorization` value for a request, fetching a token when needed.
+    /// The token endpoint took the credentials, but the token does not carry the rights
+    /// asked for: a permission problem, not a login one.
+    fn insufficient_scope(&self, req: &Request, scopes: &[String]) -> Error {
+        self.err(
+            req,
+            ErrorKind::Forbidden {
+                message: Some(format!(
+                    "insufficient_scope: the token endpoint did not grant {}",
+                    scopes.join(" ")
+                )),
+            },
+        )
+    }
+
+    /// What to send with a request under `scheme`, fetching a token when needed.
+    #[allow(clippy::too_many_arguments)]
     async fn authorization(
         &self,
         host: &Host,
         req: &Request,
         host_key: &str,
+        scheme: &HostAuth,
         creds: Option<&Credentials>,
         scopes: &[String],
-        fresh: bool,
-    ) -> Result<Option<HeaderValue>, Error> {
-        match self.auth.host(host_key) {
-            HostAuth::Unknown => Ok(None),
-            HostAuth::Basic => Ok(creds.map(basic_header)),
+        refused: Option<Secret>,
+    ) -> Result<Sent, Error> {
+        match scheme {
+            HostAuth::Unknown | HostAuth::Anonymous => Ok(Sent::Nothing),
+            HostAuth::Basic => match creds {
+                None => Ok(Sent::Nothing),
+                Some(Credentials::Basic { username, password }) => {
+                    Ok(Sent::Basic(basic_header(username, password)))
+                }
+                Some(Credentials::IdentityToken(_)) => Err(self.err(
+                    req,
+                    ErrorKind::Credentials(
+                        "the registry asks for Basic authentication, but its credentials are an identity token, which only a registry with a token endpoint (Bearer) can exchange; give a user name and password instead".into(),
+                    ),
+                )),
+            },
             HostAuth::Bearer { realm, service } => {
-                if !fresh {
-                    if let Some(token) = self.auth.token(host_key, scopes) {
-                        return Ok(Some(bearer_header(&token)));
+                let cached = |auth: &AuthCache| match &refused {
+                    // After a refusal only a token fetched since then will do.
+                    Some(old) => auth
+                        .token_exact(host_key, scopes)
+                        .filter(|t| t != old),
+                    None => auth.token(host_key, scopes),
+                };
+                if refused.is_none() {
+                    if let Some(token) = cached(&self.auth) {
+                        return Ok(Sent::Token(token));
                     }
                 }
+                // One token request per scope set at a time; those who waited take
+                // what it brought.
+                let _turn = self.auth.fetching_turn(host_key, scopes).await;
+                if let Some(token) = cached(&self.auth) {
+                    return Ok(Sent::Token(token));
+                }
                 let (token, life) = self
-                    .fetch_token(host, req, &realm, service.as_deref(), scopes, creds)
+                    .fetch_token(host, req, realm, service.as_deref(), scopes, creds)
                     .await?;
                 self.auth.store_token(host_key, scopes, token.clone(), life);
-                Ok(Some(bearer_header(&token)))
+                Ok(Sent::Token(token))
             }
         }
     }
@@ -504,21 +617,20 @@ impl Transport {
         }
         let mut retry = Retrier::new(&self.config.retry);
         loop {
-            let builder = match creds {
-                Some(c) if c.username == IDENTITY_TOKEN_USER => {
-                    refresh_token_request(&host.http, &realm_url, service, scopes, c)
-                }
-                Some(c) => host
-                    .http
-                    .get(url.clone())
-                    .header(header::AUTHORIZATION, basic_header(c)),
-                None => host.http.get(url.clone()),
-            }
-            .timeout(self.config.request_timeout);
-            let method = match creds {
-                Some(c) if c.username == IDENTITY_TOKEN_USER => "POST",
-                _ => "GET",
+            let (builder, method) = match creds {
+                Some(Credentials::IdentityToken(token)) => (
+                    refresh_token_request(&host.http, &realm_url, service, scopes, token),
+                    "POST",
+                ),
+                Some(Credentials::Basic { username, password }) => (
+                    host.http
+                        .get(url.clone())
+                        .header(header::AUTHORIZATION, basic_header(username, password)),
+                    "GET",
+                ),
+                None => (host.http.get(url.clone()), "GET"),
             };
+            let builder = builder.timeout(self.config.request_timeout);
             // Token requests count under the registry too: Docker Hub's auth.docker.io
             // traffic is part of what a run costs.
             let sent = builder.send().await;
@@ -573,7 +685,11 @@ impl Transport {
                     (kind, retry_after)
                 }
             };
-            if !retry.wait(retry_after).await {
+            if is_final(&kind)
+                || !retry
+                    .wait(retry_after, &req.registry, "token request", &kind)
+                    .await
+            {
                 return Err(retry.give_up(self.err(req, kind)));
             }
         }
@@ -633,7 +749,11 @@ impl Transport {
                         Some(c).filter(|c| !c.is_empty()),
                         Some(m).filter(|m| !m.is_empty()),
                     ),
-                    None => (None, Some(truncate(&plain, 200)).filter(|m| !m.is_empty())),
+                    None => (
+                        None,
+                        Some(truncate(&plain, crate::redact::DEFAULT_CAP))
+                            .filter(|m| !m.is_empty()),
+                    ),
                 };
                 ErrorKind::Status {
                     status: status.as_u16(),
@@ -646,10 +766,6 @@ impl Transport {
     }
 }
 
-/// The user name docker gives identity (refresh) tokens; their "password" is exchanged
-/// with an OAuth2 refresh-token grant instead of being sent as basic credentials.
-pub(crate) const IDENTITY_TOKEN_USER: &str = "<token>";
-
 /// `POST realm` with `grant_type=refresh_token`, as docker does for identity tokens
 /// (ACR after `az acr login`). The token travels in the body, never in the URL.
 fn refresh_token_request(
@@ -657,11 +773,11 @@ fn refresh_token_request(
     realm: &Url,
     service: Option<&str>,
     scopes: &[String],
-    creds: &Credentials,
+    refresh_token: &Secret,
 ) -> reqwest::RequestBuilder {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     form.append_pair("grant_type", "refresh_token")
-        .append_pair("refresh_token", creds.password.expose())
+        .append_pair("refresh_token", refresh_token.expose())
         .append_pair("client_id", "acr-sync")
         .append_pair("scope", &scopes.join(" "));
     if let Some(service) = service {
@@ -673,6 +789,71 @@ fn refresh_token_request(
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         )
         .body(form.finish())
+}
+
+/// What a request carried to authenticate.
+enum Sent {
+    /// Nothing.
+    Nothing,
+    /// Basic credentials.
+    Basic(HeaderValue),
+    /// A bearer token.
+    Token(Secret),
+}
+
+impl Sent {
+    fn header(&self) -> Option<HeaderValue> {
+        match self {
+            Sent::Nothing => None,
+            Sent::Basic(value) => Some(value.clone()),
+            Sent::Token(token) => Some(bearer_header(token)),
+        }
+    }
+}
+
+/// What one request has already done about 401s.
+#[derive(Default)]
+struct AuthAttempts {
+    /// Scheme changes followed (bounded).
+    challenges_followed: u32,
+    /// Whether a refused token was replaced by a fresh one.
+    fresh_tried: bool,
+    /// The token the registry just refused: the next attempt fetches another.
+    refused_token: Option<Secret>,
+}
+
+/// What to do after a 401.
+enum After401 {
+    /// Send again with what was learnt.
+    Retry,
+    /// The token was refused for lack of scope (`insufficient_scope`).
+    Forbidden,
+    /// The 401 is the answer.
+    Verdict,
+}
+
+/// The scheme a 401's challenges ask for: `Bearer` with a realm first, else `Basic`.
+fn host_auth_from(challenges: &[crate::auth::Challenge]) -> Option<HostAuth> {
+    if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
+        if let Some(realm) = bearer.params.get("realm") {
+            return Some(HostAuth::Bearer {
+                realm: realm.clone(),
+                service: bearer.params.get("service").cloned(),
+            });
+        }
+    }
+    challenges
+        .iter()
+        .any(|c| c.scheme == "basic")
+        .then_some(HostAuth::Basic)
+}
+
+/// Failures that will not heal by waiting: retrying them only delays the message.
+fn is_final(kind: &ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::UnknownHost { .. } | ErrorKind::TlsVerification { .. }
+    )
 }
 
 /// `host[:port]` of a URL, for messages (never its path or query).
@@ -691,7 +872,11 @@ async fn token_endpoint_error(realm: &Url, resp: Response) -> ErrorKind {
             (true, false) => Some(m),
             (true, true) => None,
         },
-        None => Some(truncate(&String::from_utf8_lossy(&body), 200)).filter(|m| !m.is_empty()),
+        None => Some(truncate(
+            &String::from_utf8_lossy(&body),
+            crate::redact::DEFAULT_CAP,
+        ))
+        .filter(|m| !m.is_empty()),
     };
     ErrorKind::TokenEndpoint {
         host: url_host(realm),
@@ -716,20 +901,6 @@ fn retryable_failure(resp: &Response, status: u16) -> (ErrorKind, Option<Duratio
     (kind, retry_after)
 }
 
-/// Whether a 401's challenge says `error="insufficient_scope"`.
-fn insufficient_scope(resp: &Response) -> bool {
-    resp.headers()
-        .get_all(header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(parse_challenges)
-        .any(|c| {
-            c.params
-                .get("error")
-                .is_some_and(|e| e == "insufficient_scope")
-        })
-}
-
 async fn read_limited(mut resp: Response, limit: usize) -> Vec<u8> {
     let mut out = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
@@ -748,8 +919,8 @@ fn same_origin(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
-fn basic_header(c: &Credentials) -> HeaderValue {
-    let raw = format!("{}:{}", c.username, c.password.expose());
+fn basic_header(username: &str, password: &Secret) -> HeaderValue {
+    let raw = format!("{username}:{}", password.expose());
     let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
     sensitive(&format!("Basic {encoded}"))
 }
@@ -769,12 +940,30 @@ fn sensitive(value: &str) -> HeaderValue {
 /// in a query string of a redirect target).
 pub(crate) fn transport_error_kind(e: &reqwest::Error) -> ErrorKind {
     if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Unreachable {
-            detail: error_chain(e),
-        }
+        return ErrorKind::Timeout;
     }
+    let detail = crate::redact::remote_text(error_chain(e).as_bytes(), crate::redact::DEFAULT_CAP);
+    classify_unreachable(detail)
+}
+
+/// Tells apart, in a connection error's text, what no retry cures: a name the resolver
+/// says does not exist (`EAI_NONAME`; a temporary resolver failure, `EAI_AGAIN`, is
+/// retried), and a certificate that failed verification.
+fn classify_unreachable(detail: String) -> ErrorKind {
+    const NO_SUCH_NAME: &[&str] = &[
+        "Name or service not known",
+        "No address associated with hostname",
+        "nodename nor servname provided",
+        "Name does not resolve",
+        "No such host is known",
+    ];
+    if detail.contains("dns error") && NO_SUCH_NAME.iter().any(|m| detail.contains(m)) {
+        return ErrorKind::UnknownHost { detail };
+    }
+    if detail.contains("invalid peer certificate") || detail.contains("certificate verify failed") {
+        return ErrorKind::TlsVerification { detail };
+    }
+    ErrorKind::Unreachable { detail }
 }
 
 fn error_chain(e: &reqwest::Error) -> String {

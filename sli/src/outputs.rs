@@ -178,9 +178,23 @@ impl PushTarget {
         if status.is_success() {
             return Ok(());
         }
-        let body = response.text().await.unwrap_or_default();
-        Err(failed(format!("{status}: {}", body.trim())))
+        let body = read_start(response, 64 * 1024).await;
+        let text =
+            acr_sync::registry::redact::remote_text(&body, acr_sync::registry::redact::DEFAULT_CAP);
+        Err(failed(format!("{status}: {text}")))
     }
+}
+
+/// At most `limit` bytes of a body: an error page is quoted, never held whole.
+async fn read_start(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    out
 }
 
 /// A request error with its causes ("connection refused" is in a source), without the
@@ -384,5 +398,38 @@ mod tests {
             1,
             "the probe leaves nothing behind"
         );
+    }
+
+    #[tokio::test]
+    async fn a_pushgateway_error_page_is_redacted_and_capped() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let mut buf = [0u8; 64 * 1024];
+            let _ = stream.read(&mut buf);
+            let body = format!(
+                "bad push from client with password=hunter2 {}",
+                "x".repeat(5 * 1024 * 1024)
+            );
+            let head = format!(
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+        });
+        let target = PushTarget::new(&format!("http://{addr}"), "acr-sync", None).unwrap();
+        let e = target.push("m 1\n".into()).await.unwrap_err();
+        assert!(e.contains("500"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.len() < 1024, "{} bytes", e.len());
+        assert!(e.contains("bytes more)"), "{e}");
     }
 }

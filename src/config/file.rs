@@ -229,6 +229,38 @@ pub struct NetworkSection {
     /// The limit for one request (`60s`).
     #[serde(default, deserialize_with = "request_timeout")]
     pub request_timeout: Option<std::time::Duration>,
+    /// The slowest a blob may arrive (`10KiB/s`; `0` for no minimum).
+    #[serde(default, deserialize_with = "optional_rate")]
+    pub min_transfer_rate: Option<u64>,
+    /// The window that rate is averaged over (`30s`).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub min_transfer_window: Option<std::time::Duration>,
+}
+
+fn optional_rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_rate(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("min_transfer_rate: {e}")))
+}
+
+/// Bytes per second from `N`, `NB/s`, `NKiB/s`, `NKB/s`, `NMiB/s`, `NMB/s` (the `/s`
+/// optional).
+pub(crate) fn parse_rate(text: &str) -> Result<u64, String> {
+    let err = || format!("{text:?} is not a rate; write e.g. 10KiB/s, 1MiB/s, or 0 for none");
+    let t = text.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t).trim_end();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let number: u64 = t[..digits].parse().map_err(|_| err())?;
+    let unit: u64 = match t[digits..].trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "KiB" => 1024,
+        "MB" => 1000 * 1000,
+        "MiB" => 1024 * 1024,
+        _ => return Err(err()),
+    };
+    number.checked_mul(unit).ok_or_else(err)
 }
 
 fn retry_for<'de, D: Deserializer<'de>>(d: D) -> Result<Option<std::time::Duration>, D::Error> {

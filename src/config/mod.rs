@@ -80,6 +80,8 @@ pub struct Network {
     pub retry_for: std::time::Duration,
     /// The limit for one request.
     pub request_timeout: std::time::Duration,
+    /// The slowest a blob may arrive, averaged over a window; None for no minimum.
+    pub min_transfer_rate: Option<acr_sync_registry::MinTransferRate>,
 }
 
 /// The target registry and where images go in it.
@@ -293,6 +295,7 @@ impl Settings {
                 ..defaults.retry
             },
             request_timeout: self.network.request_timeout,
+            min_transfer_rate: self.network.min_transfer_rate,
             ..defaults
         }
     }
@@ -351,16 +354,7 @@ fn build(file: FileConfig, base: &Path, env: &Env) -> Result<Settings, ConfigErr
         sync,
         registries,
         docker_hub,
-        network: Network {
-            retry_for: file
-                .network
-                .retry_for
-                .unwrap_or(std::time::Duration::from_secs(120)),
-            request_timeout: file
-                .network
-                .request_timeout
-                .unwrap_or(std::time::Duration::from_secs(60)),
-        },
+        network: network(&file.network)?,
         output_dir: env
             .get("OUTPUT_DIR")
             .map(PathBuf::from)
@@ -735,6 +729,34 @@ fn registry_access(
         tls,
         ca_pem,
         credentials,
+    })
+}
+
+fn network(section: &file::NetworkSection) -> Result<Network, ConfigError> {
+    let request_timeout = section
+        .request_timeout
+        .unwrap_or(std::time::Duration::from_secs(60));
+    if request_timeout.is_zero() {
+        return Err(ConfigError::invalid(
+            Origin::key("network.request_timeout"),
+            "0 would let a request wait forever; give a limit such as 60s",
+        ));
+    }
+    let default_rate = acr_sync_registry::MinTransferRate::default();
+    let window = section.min_transfer_window.unwrap_or(default_rate.window);
+    let min_transfer_rate = match section.min_transfer_rate {
+        Some(0) => None,
+        rate => Some(acr_sync_registry::MinTransferRate {
+            bytes_per_second: rate.unwrap_or(default_rate.bytes_per_second),
+            window,
+        }),
+    };
+    Ok(Network {
+        retry_for: section
+            .retry_for
+            .unwrap_or(std::time::Duration::from_secs(120)),
+        request_timeout,
+        min_transfer_rate,
     })
 }
 

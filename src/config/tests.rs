@@ -182,7 +182,7 @@ fn registry_credentials_come_from_the_environment_not_the_file() {
         "registries:\n  \"r.example.com\":\n    username: bot\n    password_env: R_PASSWORD\n";
     let s = load(text, &[("R_PASSWORD", "s3cret")]).unwrap();
     let creds = s.registries["r.example.com"].credentials.clone().unwrap();
-    assert_eq!(creds.password.expose(), "s3cret");
+    assert_eq!(creds.secret().expose(), "s3cret");
     assert!(!format!("{s:?}").contains("s3cret"));
     let msg = load(text, &[]).unwrap_err().to_string();
     assert!(
@@ -203,8 +203,8 @@ fn docker_hub_credentials_only_with_docker_auth() {
             .credentials
             .as_ref()
             .unwrap()
-            .username,
-        "me"
+            .username(),
+        Some("me")
     );
 }
 

@@ -40,6 +40,14 @@ pub enum FaultKind {
     },
     /// Wait this long, then forward.
     Delay(Duration),
+    /// Forward, then send the response body `bytes` at a time with a pause of `every`
+    /// before each piece (headers unchanged): a link that has all but died.
+    Trickle {
+        /// Bytes per piece.
+        bytes: usize,
+        /// The pause before each piece.
+        every: Duration,
+    },
     /// Forward `GET .../tags/list`, then page the answer as the distribution spec says (docker-registry
     /// 2.8 ignores `n` and `last` and returns every tag, unsorted): tags sorted, those after `last`,
     /// at most `n` (or `default_page_size` when the request has no `n`; all when neither), and a
@@ -120,6 +128,13 @@ impl Fault {
         Fault::new(FaultKind::GoogleTagsMap { created_ms })
             .method("GET")
             .path("/tags/list")
+    }
+
+    /// Trickles the body of every matching `GET` of `/blobs/` (see [`FaultKind::Trickle`]).
+    pub fn trickle_blobs(bytes: usize, every: Duration) -> Fault {
+        Fault::new(FaultKind::Trickle { bytes, every })
+            .method("GET")
+            .path("/blobs/")
     }
 
     /// Adds a header to every matching response.
@@ -422,7 +437,9 @@ impl State {
             resp = resp.header(name, value);
         }
         self.record(&method, &path, status.as_u16(), fault.clone());
-        let body: RespBody = if fault == Some(FaultKind::CorruptBody) {
+        let body: RespBody = if let Some(FaultKind::Trickle { bytes, every }) = fault {
+            trickle(upstream, bytes.max(1), every)
+        } else if fault == Some(FaultKind::CorruptBody) {
             let mut bytes = upstream.bytes().await?.to_vec();
             if !bytes.is_empty() {
                 let n = bytes.len();
@@ -443,6 +460,26 @@ impl State {
         let resp = resp.body(body)?;
         Ok(with_headers(resp))
     }
+}
+
+/// The upstream body re-cut into `bytes`-sized pieces, each sent after a pause.
+fn trickle(upstream: reqwest::Response, bytes: usize, every: Duration) -> RespBody {
+    let pieces = upstream
+        .bytes_stream()
+        .map_err(|e| -> BoxError { Box::new(e) })
+        .map_ok(move |chunk: bytes::Bytes| {
+            let parts: Vec<Result<bytes::Bytes, BoxError>> = (0..chunk.len())
+                .step_by(bytes)
+                .map(|i| Ok(chunk.slice(i..(i + bytes).min(chunk.len()))))
+                .collect();
+            futures::stream::iter(parts)
+        })
+        .try_flatten()
+        .and_then(move |piece| async move {
+            tokio::time::sleep(every).await;
+            Ok(Frame::data(piece))
+        });
+    BodyExt::boxed(StreamBody::new(pieces))
 }
 
 impl State {
