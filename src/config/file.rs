@@ -233,7 +233,7 @@ pub struct NetworkSection {
     #[serde(default, deserialize_with = "optional_rate")]
     pub min_transfer_rate: Option<u64>,
     /// The window that rate is averaged over (`30s`).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "min_transfer_window")]
     pub min_transfer_window: Option<std::time::Duration>,
 }
 
@@ -271,6 +271,12 @@ fn request_timeout<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<std::time::Duration>, D::Error> {
     named_duration(d, "request_timeout")
+}
+
+fn min_transfer_window<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    named_duration(d, "min_transfer_window")
 }
 
 /// A duration whose error names its key: the error path stops at the section.
