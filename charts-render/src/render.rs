@@ -237,7 +237,11 @@ pub fn render(chart: &Chart, user: &Value, opts: &RenderOptions) -> Result<Vec<M
     for j in jobs.iter().filter(|j| j.renders) {
         let dot = context(j, &release, &caps);
         let out = set.execute(&j.path, dot).map_err(Error::Template)?;
-        outputs.insert(j.path.clone(), out);
+        // NOTES.txt is rendered, so its errors fail the render as in helm, but
+        // `helm template` does not print it.
+        if !j.path.ends_with("NOTES.txt") {
+            outputs.insert(j.path.clone(), out);
+        }
     }
     sort_manifests(outputs)
 }
@@ -263,8 +267,7 @@ fn collect<'c>(node: &Node<'c>, prefix: &str, values: Value, jobs: &mut Vec<Job<
     for (path, src) in &node.chart.templates {
         let full = format!("{prefix}/{path}");
         let base_name = path.rsplit('/').next().unwrap_or(path);
-        let renders =
-            !node.chart.is_library() && !base_name.starts_with('_') && !path.ends_with("NOTES.txt");
+        let renders = !node.chart.is_library() && !base_name.starts_with('_');
         jobs.push(Job {
             path: full,
             src,

@@ -70,6 +70,12 @@ const CASES: &[(&str, &[&str], bool)] = &[
         &["global.registry=other.io", "backend.image.tag=2.0"],
         false,
     ),
+    // Go number literals (hex floats as the opentelemetry-collector chart uses them).
+    ("literals", &[], false),
+    ("literals", &["memory={7Gi,64Mi}"], false),
+    // `required` in NOTES.txt fails the render; `fail` is worded as helm words it.
+    ("literals", &["notes.contact=null"], true),
+    ("literals", &["failWith=stop here"], true),
 ];
 
 fn charts_dir() -> PathBuf {

@@ -312,6 +312,8 @@ impl<'s> Exec<'s> {
             Arg::Str(s) => Value::Str(s.to_string()),
             Arg::Int(i) => Value::Int(*i),
             Arg::Float(f) => Value::Float(*f),
+            Arg::Complex(re, im) => Value::Complex(*re, *im),
+            Arg::Overflow(text) => return Err(Fail::Msg(format!("{text} overflows int"))),
             Arg::Func(name) => self.call(dot, name, &[], None)?,
             a @ Arg::Field(fields, pos) => self
                 .chain(dot.clone(), fields, dot, &[], None)
@@ -461,6 +463,8 @@ fn arg_text(a: &Arg) -> String {
         Arg::Str(s) => format!("{s:?}"),
         Arg::Int(i) => i.to_string(),
         Arg::Float(f) => f.to_string(),
+        Arg::Complex(re, im) => super::number::format_complex(*re, *im),
+        Arg::Overflow(text) => text.to_string(),
         Arg::Sub(p, f) => format!(
             "({}){}",
             p.cmds.iter().map(cmd_text).collect::<Vec<_>>().join(" | "),

@@ -153,17 +153,23 @@ fn helm(ex: &mut Exec, name: &str, a: &[Value]) -> Option<R> {
             .and_then(|_| ex.tpl(&s(a, 0), a[1].clone()).map(Value::Str))
             .map_err(|f| wrap("tpl", f)),
         "required" => want(name, a, 2).and_then(|_| match &a[1] {
-            Value::Nil => err(format!("error calling required: {}", s(a, 0))),
-            Value::Str(x) if x.is_empty() => err(format!("error calling required: {}", s(a, 0))),
+            Value::Nil => err(helm_err(name, &s(a, 0))),
+            Value::Str(x) if x.is_empty() => err(helm_err(name, &s(a, 0))),
             v => Ok(v.clone()),
         }),
-        "fail" => err(format!("error calling fail: {}", s(a, 0))),
+        "fail" => err(helm_err(name, &s(a, 0))),
         "lookup" => Ok(Value::map(BTreeMap::new())),
         _ => return None,
     })
 }
 
 /// Go's `text/template` built-ins.
+/// `required`'s and `fail`'s message, marked as Helm's engine marks it.
+fn helm_err(name: &str, msg: &str) -> String {
+    use super::{ERR_END, ERR_START};
+    format!("error calling {name}: {ERR_START}{msg}{ERR_END}")
+}
+
 fn builtin(name: &str, a: &[Value]) -> Option<R> {
     Some(match name {
         "not" => Ok(Value::Bool(!a.first().is_some_and(Value::truthy))),

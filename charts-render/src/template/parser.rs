@@ -100,6 +100,10 @@ pub enum Arg {
     Int(i64),
     /// A float constant.
     Float(f64),
+    /// A complex constant (`1+2i`).
+    Complex(f64, f64),
+    /// An integer constant too large for Go's `int`: an error when executed.
+    Overflow(Rc<str>),
     /// `(pipeline).A.B`
     Sub(Box<Pipe>, Vec<String>),
 }
@@ -421,28 +425,12 @@ impl Cursor<'_> {
 }
 
 fn number(n: &str, pos: usize) -> Result<Arg, ParseError> {
-    let clean = n.replace('_', "");
-    let (neg, body) = match clean.strip_prefix('-') {
-        Some(b) => (true, b.to_string()),
-        None => (false, clean.trim_start_matches('+').to_string()),
-    };
-    let radix = |p: &str, r: u32| i64::from_str_radix(&body[p.len()..], r).ok();
-    let int = if let Some(h) = body.strip_prefix("0x").or(body.strip_prefix("0X")) {
-        i64::from_str_radix(h, 16).ok()
-    } else if body.starts_with("0o") || body.starts_with("0O") {
-        radix("0o", 8)
-    } else if body.starts_with("0b") || body.starts_with("0B") {
-        radix("0b", 2)
-    } else if body.len() > 1 && body.starts_with('0') && body.bytes().all(|c| c.is_ascii_digit()) {
-        radix("0", 8)
-    } else {
-        body.parse::<i64>().ok()
-    };
-    if let Some(i) = int {
-        return Ok(Arg::Int(if neg { -i } else { i }));
-    }
-    match body.parse::<f64>() {
-        Ok(f) => Ok(Arg::Float(if neg { -f } else { f })),
-        Err(_) => perr(pos, format!("bad number syntax: {n:?}")),
+    use super::number::Number;
+    match super::number::parse(n) {
+        Ok(Number::Int(i)) => Ok(Arg::Int(i)),
+        Ok(Number::Float(f)) => Ok(Arg::Float(f)),
+        Ok(Number::Complex(re, im)) => Ok(Arg::Complex(re, im)),
+        Ok(Number::Uint(_)) => Ok(Arg::Overflow(n.into())),
+        Err(msg) => perr(pos, msg),
     }
 }

@@ -22,6 +22,8 @@ pub enum Value {
     Int(i64),
     /// A float (every number read from a values file, as Helm's JSON detour makes it).
     Float(f64),
+    /// A complex number: only template literals such as `1+2i` make one.
+    Complex(f64, f64),
     /// A string.
     Str(String),
     /// A list.
@@ -57,6 +59,7 @@ impl Value {
             Value::Bool(b) => *b,
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
+            Value::Complex(re, im) => *re != 0.0 || *im != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.borrow().is_empty(),
@@ -71,6 +74,7 @@ impl Value {
             Value::Bool(_) => "bool",
             Value::Int(_) => "int64",
             Value::Float(_) => "float64",
+            Value::Complex(..) => "complex128",
             Value::Str(_) => "string",
             Value::List(_) => "slice",
             Value::Map(_) => "map",
@@ -85,6 +89,7 @@ impl Value {
             Value::Bool(_) => "bool",
             Value::Int(_) => "int64",
             Value::Float(_) => "float64",
+            Value::Complex(..) => "complex128",
             Value::Str(_) => "string",
             Value::List(_) => "[]interface {}",
             Value::Map(_) => "map[string]interface {}",
@@ -139,6 +144,7 @@ impl Value {
                 let _ = write!(out, "{i}");
             }
             Value::Float(f) => out.push_str(&format_float_g(*f)),
+            Value::Complex(re, im) => out.push_str(&super::number::format_complex(*re, *im)),
             Value::Str(s) => out.push_str(s),
             Value::List(l) => {
                 out.push('[');
@@ -212,6 +218,8 @@ impl Value {
             Value::Int(i) => J::from(*i),
             Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => J::from(*f as i64),
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            // encoding/json cannot marshal complex numbers; Sprig then prints nothing.
+            Value::Complex(..) => J::Null,
             Value::Str(s) => J::String(s.clone()),
             Value::List(l) => J::Array(l.iter().map(Value::to_json).collect()),
             Value::Map(m) => J::Object(

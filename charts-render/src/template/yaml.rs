@@ -92,6 +92,7 @@ fn scalar(v: &Value, ind: usize) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Int(i) => i.to_string(),
         Value::Float(f) => float(*f),
+        Value::Complex(..) => "null".into(),
         Value::Str(s) => string_scalar(s, ind),
         Value::Map(_) => "{}".into(),
         Value::List(_) => "[]".into(),
