@@ -76,6 +76,12 @@ const CASES: &[(&str, &[&str], bool)] = &[
     // `required` in NOTES.txt fails the render; `fail` is worded as helm words it.
     ("literals", &["notes.contact=null"], true),
     ("literals", &["failWith=stop here"], true),
+    // Go's comparisons, printf verbs, else-with, break/continue.
+    ("gosemantics", &[], false),
+    ("gosemantics", &["replicas=5,name=api,empty=x"], false),
+    ("gosemantics", &["broken.mixedEq=true"], true),
+    ("gosemantics", &["broken.orderBools=true"], true),
+    ("gosemantics", &["broken.rangeString=true"], true),
 ];
 
 fn charts_dir() -> PathBuf {

@@ -205,11 +205,12 @@ impl<'s> Exec<'s> {
                 .iter()
                 .map(|(k, v)| (Value::str(k), v.clone()))
                 .collect(),
-            Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
             Value::Nil => Vec::new(),
+            // Helm 3.17's Go (before 1.24's text/template) cannot range over an int.
             other => {
                 let f = Fail::Msg(format!("range can't iterate over {}", other.go_string()));
-                return Err(self.locate(b.pipe.pos, "range", f));
+                let (pos, ctx) = last_operand(&b.pipe);
+                return Err(self.locate(pos, &ctx, f));
             }
         };
         if items.is_empty() {
@@ -245,7 +246,8 @@ impl<'s> Exec<'s> {
                     Some(slot) => slot.1 = v.clone(),
                     None => {
                         let f = Fail::Msg(format!("undefined variable: {name}"));
-                        return Err(self.locate(p.pos, name, f));
+                        let (pos, ctx) = last_operand(p);
+                        return Err(self.locate(pos, &ctx, f));
                     }
                 }
             } else {
@@ -270,7 +272,14 @@ impl<'s> Exec<'s> {
     fn cmd(&mut self, dot: &Value, c: &Cmd, fin: Option<Value>) -> Result<Value, Fail> {
         let rest = &c.args[1..];
         match &c.args[0] {
-            Arg::Func(name) => self.call(dot, name, rest, fin),
+            Arg::Func(name) => {
+                let got = rest.len() + usize::from(fin.is_some());
+                if let Some(m) = super::compare::arity_error(name, got) {
+                    // Go locates this at the function's name alone.
+                    return Err(Fail::Located(Box::new(self.tmpl.error_at(c.pos, name, m))));
+                }
+                self.call(dot, name, rest, fin)
+            }
             a @ Arg::Field(fields, pos) => self
                 .chain(dot.clone(), fields, dot, rest, fin)
                 .map_err(|f| self.locate(*pos, &arg_text(a), f)),
@@ -283,6 +292,7 @@ impl<'s> Exec<'s> {
                 let base = self.pipe(dot, p)?;
                 self.chain(base, fields, dot, rest, fin)
             }
+            Arg::Nil => Err(Fail::Msg("nil is not a command".into())),
             other => {
                 if !rest.is_empty() || fin.is_some() {
                     return Err(Fail::Msg(format!(
@@ -310,10 +320,7 @@ impl<'s> Exec<'s> {
             Arg::Nil => Value::Nil,
             Arg::Bool(b) => Value::Bool(*b),
             Arg::Str(s) => Value::Str(s.to_string()),
-            Arg::Int(i) => Value::Int(*i),
-            Arg::Float(f) => Value::Float(*f),
-            Arg::Complex(re, im) => Value::Complex(*re, *im),
-            Arg::Overflow(text) => return Err(Fail::Msg(format!("{text} overflows int"))),
+            Arg::Number(n, text) => number_value(*n, text)?,
             Arg::Func(name) => self.call(dot, name, &[], None)?,
             a @ Arg::Field(fields, pos) => self
                 .chain(dot.clone(), fields, dot, &[], None)
@@ -360,8 +367,10 @@ impl<'s> Exec<'s> {
         if matches!(recv, Value::Nil) {
             return Ok(Value::Nil);
         }
+        let mut from_map = false;
         for f in init {
-            recv = field(&recv, f, Vec::new())?;
+            recv = field(&recv, f, Vec::new()).map_err(|e| in_interface(e, from_map))?;
+            from_map = true;
         }
         let has_args = !args.is_empty() || fin.is_some();
         let argv = self.args(dot, args, fin)?;
@@ -370,7 +379,7 @@ impl<'s> Exec<'s> {
                 "{last} is not a method but has arguments"
             )));
         }
-        field(&recv, last, argv)
+        field(&recv, last, argv).map_err(|e| in_interface(e, from_map))
     }
 
     fn call(
@@ -414,6 +423,20 @@ impl<'s> Exec<'s> {
     }
 }
 
+/// A value read out of a map is Go's `interface {}`, which is what Go names when
+/// a field of it cannot be evaluated.
+fn in_interface(f: Fail, from_map: bool) -> Fail {
+    match f {
+        Fail::Msg(m) if from_map && m.starts_with("can't evaluate field ") => {
+            match m.rsplit_once(" in type ") {
+                Some((head, _)) => Fail::Msg(format!("{head} in type interface {{}}")),
+                None => Fail::Msg(m),
+            }
+        }
+        other => other,
+    }
+}
+
 /// Looks up a field (map key) or calls a method of Helm's objects.
 fn field(recv: &Value, name: &str, args: Vec<Value>) -> Result<Value, Fail> {
     match recv {
@@ -433,6 +456,17 @@ fn field(recv: &Value, name: &str, args: Vec<Value>) -> Result<Value, Fail> {
     }
 }
 
+/// The value of a number constant, as Go's `idealConstant` types it.
+fn number_value(n: super::number::Number, text: &str) -> Result<Value, Fail> {
+    use super::number::Number;
+    Ok(match n {
+        Number::Int(i) => Value::Int(i),
+        Number::Float(f) => Value::Float(f),
+        Number::Complex(re, im) => Value::Complex(re, im),
+        Number::Uint(_) => return Err(Fail::Msg(format!("{text} overflows int"))),
+    })
+}
+
 /// Prints an action's value as `fmt.Fprint` would, with Helm's `<no value>` removed.
 fn print_value(out: &mut String, v: &Value) {
     match v {
@@ -443,6 +477,19 @@ fn print_value(out: &mut String, v: &Value) {
             let _ = write!(out, "{i}");
         }
         other => out.push_str(&other.go_string()),
+    }
+}
+
+/// Where Go's execution was last (`s.at`) after evaluating a pipeline: its last
+/// command's operand, for errors about the pipeline's value.
+fn last_operand(p: &Pipe) -> (usize, String) {
+    let Some(c) = p.cmds.last() else {
+        return (p.pos, String::new());
+    };
+    match c.args.as_slice() {
+        [a @ (Arg::Field(_, pos) | Arg::Var(_, _, pos))] => (*pos, arg_text(a)),
+        [a] => (c.pos, arg_text(a)),
+        _ => (c.pos, cmd_text(c)),
     }
 }
 
@@ -461,10 +508,7 @@ fn arg_text(a: &Arg) -> String {
         Arg::Nil => "nil".into(),
         Arg::Bool(b) => b.to_string(),
         Arg::Str(s) => format!("{s:?}"),
-        Arg::Int(i) => i.to_string(),
-        Arg::Float(f) => f.to_string(),
-        Arg::Complex(re, im) => super::number::format_complex(*re, *im),
-        Arg::Overflow(text) => text.to_string(),
+        Arg::Number(_, text) => text.to_string(),
         Arg::Sub(p, f) => format!(
             "({}){}",
             p.cmds.iter().map(cmd_text).collect::<Vec<_>>().join(" | "),

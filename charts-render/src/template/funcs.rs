@@ -188,9 +188,7 @@ fn builtin(name: &str, a: &[Value]) -> Option<R> {
         )),
         "printf" => Ok(Value::Str(sprintf(&s(a, 0), a.get(1..).unwrap_or(&[])))),
         "html" | "js" | "urlquery" => Ok(Value::Str(escape(name, &go_print(a)))),
-        "eq" => eq(a),
-        "ne" => want(name, a, 2).map(|_| Value::Bool(!equal(&a[0], &a[1]))),
-        "lt" | "le" | "gt" | "ge" => want(name, a, 2).and_then(|_| compare(name, &a[0], &a[1])),
+        "eq" | "ne" | "lt" | "le" | "gt" | "ge" => super::compare::call(name, a),
         _ => return None,
     })
 }
@@ -288,32 +286,6 @@ pub fn equal(x: &Value, y: &Value) -> bool {
         }
         _ => false,
     }
-}
-
-fn eq(a: &[Value]) -> R {
-    want("eq", a, 2)?;
-    Ok(Value::Bool(a[1..].iter().any(|b| equal(&a[0], b))))
-}
-
-fn compare(name: &str, x: &Value, y: &Value) -> R {
-    let ord = match (x, y) {
-        (Value::Str(a), Value::Str(b)) => a.cmp(b),
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => to_f64(x)
-            .partial_cmp(&to_f64(y))
-            .unwrap_or(std::cmp::Ordering::Equal),
-        _ => {
-            return err(format!(
-                "error calling {name}: incompatible types for comparison"
-            ));
-        }
-    };
-    use std::cmp::Ordering::*;
-    Ok(Value::Bool(match name {
-        "lt" => ord == Less,
-        "le" => ord != Greater,
-        "gt" => ord == Greater,
-        _ => ord != Less,
-    }))
 }
 
 fn title(s: &str) -> String {
