@@ -82,6 +82,12 @@ const CASES: &[(&str, &[&str], bool)] = &[
     ("gosemantics", &["broken.mixedEq=true"], true),
     ("gosemantics", &["broken.orderBools=true"], true),
     ("gosemantics", &["broken.rangeString=true"], true),
+    // .Files.Glob ranged and counted, .Capabilities.APIVersions, .Subcharts, nil maps,
+    // <no value>.
+    ("objects", &[], false),
+    ("objects", &["glob=files/*", "sub.suffix=db"], false),
+    // A nil read straight from a field is no map for hasKey, as in Go.
+    ("objects", &["broken=true"], true),
 ];
 
 fn charts_dir() -> PathBuf {

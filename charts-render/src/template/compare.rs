@@ -156,3 +156,13 @@ pub fn arity_error(name: &str, got: usize) -> Option<String> {
         None
     }
 }
+
+/// Which arguments of Sprig's functions are typed `map[string]interface {}`
+/// (`None`: all of them), so Go checks them before the call.
+pub fn map_params(name: &str) -> Option<Option<usize>> {
+    Some(match name {
+        "hasKey" | "get" | "set" | "unset" | "pick" | "omit" | "values" => Some(0),
+        "keys" | "merge" | "mergeOverwrite" | "mustMerge" | "mustMergeOverwrite" => None,
+        _ => return None,
+    })
+}

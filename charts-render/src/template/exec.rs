@@ -8,6 +8,9 @@ use super::parser::{Arg, Branch, BranchKind, Cmd, List, Node, Pipe};
 use super::value::{Value, format_float_g};
 use super::{TemplateError, TemplateSet, Tmpl, funcs};
 
+/// What Go prints for a missing value.
+pub const NO_VALUE: &str = "<no value>";
+
 /// How deep `template`/`include`/`tpl` may nest. Helm allows 1000; frames here are
 /// larger than Go's growable stacks allow for on a 2 MiB thread stack, and real charts
 /// nest a dozen deep at most, so endless recursion is stopped sooner.
@@ -119,10 +122,12 @@ impl<'s> Exec<'s> {
         for (dname, t) in defines {
             self.extra.insert(dname, t);
         }
-        self.call_template(&body, dot).map_err(|f| match f {
-            Fail::Located(e) => wrap(&e),
-            Fail::Msg(m) => wrap(&m),
-        })
+        self.call_template(&body, dot)
+            .map(|out| out.replace(NO_VALUE, ""))
+            .map_err(|f| match f {
+                Fail::Located(e) => wrap(&e),
+                Fail::Msg(m) => wrap(&m),
+            })
     }
 
     fn locate(&self, pos: usize, ctx: &str, f: Fail) -> Fail {
@@ -205,6 +210,21 @@ impl<'s> Exec<'s> {
                 .iter()
                 .map(|(k, v)| (Value::str(k), v.clone()))
                 .collect(),
+            // `.Files` is a map of path to bytes; the bytes come as a string here.
+            Value::Files(f) => f
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        Value::str(k),
+                        Value::Str(String::from_utf8_lossy(v).into_owned()),
+                    )
+                })
+                .collect(),
+            Value::ApiVersions(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (Value::Int(i as i64), Value::str(a)))
+                .collect(),
             Value::Nil => Vec::new(),
             // Helm 3.17's Go (before 1.24's text/template) cannot range over an int.
             other => {
@@ -277,6 +297,9 @@ impl<'s> Exec<'s> {
                 if let Some(m) = super::compare::arity_error(name, got) {
                     // Go locates this at the function's name alone.
                     return Err(Fail::Located(Box::new(self.tmpl.error_at(c.pos, name, m))));
+                }
+                if let Some(which) = super::compare::map_params(name) {
+                    return self.call_with_maps(dot, name, rest, fin, which);
                 }
                 self.call(dot, name, rest, fin)
             }
@@ -398,6 +421,46 @@ impl<'s> Exec<'s> {
         }
     }
 
+    /// Calls a function whose `which` arguments are maps, checking them as Go's
+    /// `validateType` does: a nil read straight from a field is an `interface {}`
+    /// that is no map, while a literal `nil` or a pipeline's nil is a nil map.
+    fn call_with_maps(
+        &mut self,
+        dot: &Value,
+        name: &str,
+        args: &[Arg],
+        fin: Option<Value>,
+        which: Option<usize>,
+    ) -> Result<Value, Fail> {
+        let mut argv = Vec::with_capacity(args.len() + 1);
+        for (i, a) in args.iter().enumerate() {
+            let v = self.arg(dot, a)?;
+            if which.is_none_or(|w| w == i) {
+                let direct = match a {
+                    Arg::Field(..) => true,
+                    Arg::Var(_, f, _) | Arg::Sub(_, f) => !f.is_empty(),
+                    _ => false,
+                };
+                let got = match &v {
+                    Value::Map(_) => None,
+                    Value::Nil if direct => Some("interface {}"),
+                    Value::Nil => None,
+                    other => Some(other.type_name()),
+                };
+                if let Some(got) = got {
+                    let (pos, ctx) = arg_location(a);
+                    let m = format!(
+                        "wrong type for value; expected map[string]interface {{}}; got {got}"
+                    );
+                    return Err(Fail::Located(Box::new(self.tmpl.error_at(pos, &ctx, m))));
+                }
+            }
+            argv.push(v);
+        }
+        argv.extend(fin);
+        funcs::call(self, name, argv)
+    }
+
     /// `and`/`or` stop at the first deciding argument, as Go 1.18+ does.
     fn and_or(
         &mut self,
@@ -467,10 +530,12 @@ fn number_value(n: super::number::Number, text: &str) -> Result<Value, Fail> {
     })
 }
 
-/// Prints an action's value as `fmt.Fprint` would, with Helm's `<no value>` removed.
+/// Prints an action's value as `fmt.Fprint` would. Nil prints as Go's `<no value>`,
+/// which Helm removes from each rendered file and `tpl` result (but not from what
+/// `include` returns, so `include ... | b64enc` keeps it).
 fn print_value(out: &mut String, v: &Value) {
     match v {
-        Value::Nil => {}
+        Value::Nil => out.push_str(NO_VALUE),
         Value::Str(s) => out.push_str(s),
         Value::Float(f) => out.push_str(&format_float_g(*f)),
         Value::Int(i) => {
@@ -490,6 +555,15 @@ fn last_operand(p: &Pipe) -> (usize, String) {
         [a @ (Arg::Field(_, pos) | Arg::Var(_, _, pos))] => (*pos, arg_text(a)),
         [a] => (c.pos, arg_text(a)),
         _ => (c.pos, cmd_text(c)),
+    }
+}
+
+/// Where Go is (`s.at`) once it has evaluated an argument.
+fn arg_location(a: &Arg) -> (usize, String) {
+    match a {
+        Arg::Field(_, pos) | Arg::Var(_, _, pos) => (*pos, arg_text(a)),
+        Arg::Sub(p, _) => last_operand(p),
+        other => (0, arg_text(other)),
     }
 }
 

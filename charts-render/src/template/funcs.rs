@@ -177,6 +177,8 @@ fn builtin(name: &str, a: &[Value]) -> Option<R> {
             Some(Value::Str(s)) => Ok(Value::Int(s.len() as i64)),
             Some(Value::List(l)) => Ok(Value::Int(l.len() as i64)),
             Some(Value::Map(m)) => Ok(Value::Int(m.borrow().len() as i64)),
+            Some(Value::Files(f)) => Ok(Value::Int(f.len() as i64)),
+            Some(Value::ApiVersions(v)) => Ok(Value::Int(v.len() as i64)),
             Some(Value::Nil) | None => err("len of nil pointer"),
             Some(v) => err(format!("len of type {}", v.type_name())),
         },
@@ -604,6 +606,8 @@ fn seq(a: &[Value]) -> String {
 fn as_map(v: Option<&Value>, fname: &str) -> Result<super::value::Map, Fail> {
     match v {
         Some(Value::Map(m)) => Ok(m.clone()),
+        // Go passes a nil (literal or pipeline result) as a nil map, which reads as empty.
+        Some(Value::Nil) => Ok(super::value::Map::default()),
         Some(v) => err(format!(
             "wrong type for value; expected map[string]interface {{}}; got {} (in {fname})",
             v.type_name()

@@ -208,6 +208,12 @@ impl TemplateSet {
         })?;
         exec::Exec::run(self, t, dot)
     }
+
+    /// Executes template `name` as Helm renders a file: Go's `<no value>` removed.
+    pub fn render(&self, name: &str, dot: Value) -> Result<String, TemplateError> {
+        self.execute(name, dot)
+            .map(|out| out.replace(exec::NO_VALUE, ""))
+    }
 }
 
 #[cfg(test)]
