@@ -48,6 +48,9 @@ pub struct Manifest {
     pub kind: String,
     /// Whether it is a hook (`helm.sh/hook` annotation); hooks print after the rest.
     pub hook: bool,
+    /// Whether it is a test hook (`helm.sh/hook: test`), which `helm template
+    /// --skip-tests` leaves out.
+    pub test: bool,
 }
 
 /// Prints manifests (in [`render`]'s order) exactly as `helm template` lays them out.
@@ -473,7 +476,8 @@ fn capabilities(opts: &RenderOptions) -> Value {
     )
 }
 
-/// Helm's install order of kinds; unknown kinds go last, alphabetically.
+/// Helm 3.17's install order of kinds (`releaseutil.InstallOrder`); unknown kinds,
+/// webhook configurations among them, go last, alphabetically.
 const INSTALL_ORDER: &[&str] = &[
     "PriorityClass",
     "Namespace",
@@ -511,8 +515,6 @@ const INSTALL_ORDER: &[&str] = &[
     "IngressClass",
     "Ingress",
     "APIService",
-    "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
 ];
 
 fn kind_rank(kind: &str) -> (usize, &str) {
@@ -544,13 +546,20 @@ fn sort_manifests(outputs: BTreeMap<String, String>) -> Result<Vec<Manifest>, Er
             let hook = head
                 .get("metadata")
                 .and_then(|m| m.get("annotations"))
-                .and_then(|a| a.get("helm.sh/hook"))
-                .is_some();
+                .and_then(|a| a.get("helm.sh/hook"));
+            // Helm reads the events as a comma-separated list; `test-success` is
+            // the old name of `test`.
+            let test = hook.and_then(|h| h.as_str()).is_some_and(|events| {
+                events
+                    .split(',')
+                    .any(|e| matches!(e.trim(), "test" | "test-success"))
+            });
             all.push(Manifest {
                 source: path.clone(),
                 content: doc,
                 kind,
-                hook,
+                hook: hook.is_some(),
+                test,
             });
         }
     }
