@@ -91,6 +91,9 @@ const CASES: &[(&str, &[&str], bool)] = &[
     // Kinds helm 3.17 does not order (webhook configurations, custom resources),
     // hooks, and test hooks (printed by `helm template`).
     ("ordering", &[], false),
+    // Go's RE2 syntax where Rust's regex differs.
+    ("regex", &[], false),
+    ("regex", &["host=bad host", "csv=x;y"], false),
 ];
 
 fn charts_dir() -> PathBuf {

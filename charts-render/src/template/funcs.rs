@@ -21,6 +21,10 @@ fn err<T>(msg: impl Into<String>) -> Result<T, Fail> {
 
 /// Calls function `name`.
 pub fn call(ex: &mut Exec, name: &str, a: Vec<Value>) -> R {
+    // Sprig's regexMatch ignores a pattern that does not compile (mustRegexMatch fails).
+    if name == "regexMatch" && super::goregex::compile(&s(&a, 0)).is_err() {
+        return Ok(Value::Bool(false));
+    }
     let name = canonical(name);
     if let Some(r) = helm(ex, name, &a) {
         return r;
@@ -334,7 +338,8 @@ fn words(s: &str) -> Vec<String> {
 }
 
 fn regex(p: &str) -> Result<regex::Regex, Fail> {
-    regex::Regex::new(p).map_err(|e| Fail::Msg(format!("error parsing regexp: {e}")))
+    // Go's RE2 dialect, rewritten where the regex crate differs.
+    super::goregex::compile(p).map_err(|e| Fail::Msg(format!("error parsing regexp: {e}")))
 }
 
 /// Go's `${1}`/`$1` expansion differs from Rust's only in that `$1x` means the group `1x`
@@ -890,7 +895,7 @@ fn encoding(name: &str, a: &[Value]) -> Option<R> {
         "sha512sum" => st(hex::encode(sha2::Sha512::digest(s(a, 0).as_bytes()))),
         "sha1sum" => st(hex::encode(sha1(s(a, 0).as_bytes()))),
         "adler32sum" => st(adler32(s(a, 0).as_bytes()).to_string()),
-        "regexQuoteMeta" => st(regex::escape(&s(a, 0))),
+        "regexQuoteMeta" => st(super::goregex::quote_meta(&s(a, 0))),
         "urlParse" => url_parse(&s(a, 0)),
         "randAlphaNum" | "randAlpha" | "randNumeric" | "randAscii" => {
             st(pseudo_random(name, n(a, 0)))

@@ -9,6 +9,7 @@ mod exec;
 mod extra;
 mod funcs;
 mod gofmt;
+mod goregex;
 mod lexer;
 mod number;
 mod parser;
