@@ -24,7 +24,7 @@ fn kind(v: &Value) -> Kind {
         Value::Int(_) => Kind::Int,
         Value::Float(_) => Kind::Float,
         Value::Complex(..) => Kind::Complex,
-        Value::Str(_) => Kind::Str,
+        Value::Str(_) | Value::Bytes(_) => Kind::Str,
         _ => Kind::Other,
     }
 }
@@ -47,7 +47,9 @@ fn same_basic(a: &Value, b: &Value) -> bool {
         (Value::Int(x), Value::Int(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Complex(a, b), Value::Complex(c, d)) => a == c && b == d,
-        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::Str(_) | Value::Bytes(_), Value::Str(_) | Value::Bytes(_)) => {
+            super::bytes::raw(Some(a)) == super::bytes::raw(Some(b))
+        }
         _ => false,
     }
 }
@@ -112,7 +114,9 @@ pub fn lt(a: &Value, b: &Value) -> Result<bool, Fail> {
     Ok(match (a, b) {
         (Value::Int(x), Value::Int(y)) => x < y,
         (Value::Float(x), Value::Float(y)) => x < y,
-        (Value::Str(x), Value::Str(y)) => x < y,
+        (Value::Str(_) | Value::Bytes(_), Value::Str(_) | Value::Bytes(_)) => {
+            super::bytes::raw(Some(a)) < super::bytes::raw(Some(b))
+        }
         _ => return fail(INVALID),
     })
 }

@@ -179,6 +179,7 @@ fn builtin(name: &str, a: &[Value]) -> Option<R> {
         "not" => Ok(Value::Bool(!a.first().is_some_and(Value::truthy))),
         "len" => match a.first() {
             Some(Value::Str(s)) => Ok(Value::Int(s.len() as i64)),
+            Some(Value::Bytes(b)) => Ok(Value::Int(b.len() as i64)),
             Some(Value::List(l)) => Ok(Value::Int(l.len() as i64)),
             Some(Value::Map(m)) => Ok(Value::Int(m.borrow().len() as i64)),
             Some(Value::Files(f)) => Ok(Value::Int(f.len() as i64)),
@@ -858,7 +859,8 @@ fn json(v: &Value, pretty: bool, raw: bool) -> String {
 }
 
 fn from_yaml_value(text: &str, want_list: bool) -> Value {
-    match super::yaml11::parse(text) {
+    // sigs.k8s.io/yaml reads only the first document of a stream.
+    match super::yaml11::parse(super::bytes::first_document(text)) {
         Ok(y) => match y {
             Value::Nil if want_list => Value::list(Vec::new()),
             Value::Nil => Value::map(BTreeMap::new()),
@@ -886,15 +888,19 @@ fn encoding(name: &str, a: &[Value]) -> Option<R> {
                 Err(e) => Value::map([("Error".to_string(), Value::Str(e.to_string()))].into()),
             })
         }
-        "b64enc" => st(b64.encode(s(a, 0))),
+        "b64enc" => st(b64.encode(super::bytes::raw(a.first()))),
         "b64dec" => st(b64
             .decode(s(a, 0))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_else(|e| e.to_string())),
-        "sha256sum" => st(hex::encode(sha2::Sha256::digest(s(a, 0).as_bytes()))),
-        "sha512sum" => st(hex::encode(sha2::Sha512::digest(s(a, 0).as_bytes()))),
-        "sha1sum" => st(hex::encode(sha1(s(a, 0).as_bytes()))),
-        "adler32sum" => st(adler32(s(a, 0).as_bytes()).to_string()),
+        "sha256sum" => st(hex::encode(sha2::Sha256::digest(super::bytes::raw(
+            a.first(),
+        )))),
+        "sha512sum" => st(hex::encode(sha2::Sha512::digest(super::bytes::raw(
+            a.first(),
+        )))),
+        "sha1sum" => st(hex::encode(sha1(&super::bytes::raw(a.first())))),
+        "adler32sum" => st(adler32(&super::bytes::raw(a.first())).to_string()),
         "regexQuoteMeta" => st(super::goregex::quote_meta(&s(a, 0))),
         "urlParse" => url_parse(&s(a, 0)),
         "randAlphaNum" | "randAlpha" | "randNumeric" | "randAscii" => {
@@ -936,7 +942,10 @@ pub fn files_method(files: &Rc<BTreeMap<String, Vec<u8>>>, name: &str, a: Vec<Va
             .unwrap_or_default()
     };
     match name {
-        "Get" | "GetBytes" => Ok(Value::Str(text(&path))),
+        // A file that is not UTF-8 keeps its bytes, as Go's strings do.
+        "Get" | "GetBytes" => Ok(files
+            .get(&path)
+            .map_or_else(|| Value::str(""), |b| super::bytes::value(b))),
         "Lines" => {
             // Helm drops one trailing newline before splitting.
             let t = text(&path);

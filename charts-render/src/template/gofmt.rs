@@ -130,6 +130,9 @@ enum Text {
 
 fn verb_text(verb: char, v: &Value, spec: &Spec) -> Text {
     use Text::{Padded, Plain, Signed};
+    if let Value::Bytes(b) = v {
+        return verb_text(verb, &Value::str(String::from_utf8_lossy(b)), spec);
+    }
     match (verb, v) {
         ('v', _) if spec.sharp => Plain(go_syntax(v, true)),
         ('T', _) => Plain(v.type_name().to_string()),

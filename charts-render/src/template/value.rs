@@ -26,6 +26,8 @@ pub enum Value {
     Complex(f64, f64),
     /// A string.
     Str(String),
+    /// A Go string that is not UTF-8 (a binary file from `.Files.Get`).
+    Bytes(Rc<Vec<u8>>),
     /// A list.
     List(Rc<Vec<Value>>),
     /// A map, keys kept sorted as Go prints and marshals them.
@@ -61,6 +63,7 @@ impl Value {
             Value::Float(f) => *f != 0.0,
             Value::Complex(re, im) => *re != 0.0 || *im != 0.0,
             Value::Str(s) => !s.is_empty(),
+            Value::Bytes(b) => !b.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.borrow().is_empty(),
             Value::Files(_) | Value::ApiVersions(_) => true,
@@ -75,7 +78,7 @@ impl Value {
             Value::Int(_) => "int64",
             Value::Float(_) => "float64",
             Value::Complex(..) => "complex128",
-            Value::Str(_) => "string",
+            Value::Str(_) | Value::Bytes(_) => "string",
             Value::List(_) => "slice",
             Value::Map(_) => "map",
             Value::Files(_) | Value::ApiVersions(_) => "struct",
@@ -90,7 +93,7 @@ impl Value {
             Value::Int(_) => "int64",
             Value::Float(_) => "float64",
             Value::Complex(..) => "complex128",
-            Value::Str(_) => "string",
+            Value::Str(_) | Value::Bytes(_) => "string",
             Value::List(_) => "[]interface {}",
             Value::Map(_) => "map[string]interface {}",
             Value::Files(_) => "chart.Files",
@@ -146,6 +149,7 @@ impl Value {
             Value::Float(f) => out.push_str(&format_float_g(*f)),
             Value::Complex(re, im) => out.push_str(&super::number::format_complex(*re, *im)),
             Value::Str(s) => out.push_str(s),
+            Value::Bytes(b) => out.push_str(&String::from_utf8_lossy(b)),
             Value::List(l) => {
                 out.push('[');
                 for (i, v) in l.iter().enumerate() {
@@ -221,6 +225,7 @@ impl Value {
             // encoding/json cannot marshal complex numbers; Sprig then prints nothing.
             Value::Complex(..) => J::Null,
             Value::Str(s) => J::String(s.clone()),
+            Value::Bytes(b) => J::String(String::from_utf8_lossy(b).into_owned()),
             Value::List(l) => J::Array(l.iter().map(Value::to_json).collect()),
             Value::Map(m) => J::Object(
                 m.borrow()

@@ -94,6 +94,7 @@ fn scalar(v: &Value, ind: usize) -> String {
         Value::Float(f) => float(*f),
         Value::Complex(..) => "null".into(),
         Value::Str(s) => string_scalar(s, ind),
+        Value::Bytes(b) => string_scalar(&String::from_utf8_lossy(b), ind),
         Value::Map(_) => "{}".into(),
         Value::List(_) => "[]".into(),
         Value::Files(_) => "{}".into(),
