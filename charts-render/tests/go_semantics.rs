@@ -239,6 +239,15 @@ const CASES: &[(&str, Result<&str, &str>)] = &[
         "{{ define \"d\" }}{{ $q }}{{ end }}",
         Err("undefined variable \"$q\""),
     ),
+    // Template calls.
+    (
+        "{{ define \"x\" }}({{ . }}){{ end }}{{ template \"x\" 5 }}{{ block \"b\" 6 }}[{{ . }}]{{ end }}",
+        Ok("(5)[6]"),
+    ),
+    (
+        "{{ template \"nope\" .s }}",
+        Err("t:1:12: executing \"t\" at <{{template \"nope\" .s}}>: template \"nope\" not defined"),
+    ),
     // Whitespace trimming and comments.
     ("x {{- 1 -}} y {{- /* c */ -}} z", Ok("x1yz")),
     ("x {{- 3 }}  {{2 -}}  y", Ok("x3  2y")),
