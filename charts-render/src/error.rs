@@ -49,8 +49,8 @@ pub enum Error {
     /// A `--set` expression is malformed.
     #[error(transparent)]
     Set(#[from] crate::values::SetError),
-    /// A template failed to parse or execute.
-    #[error(transparent)]
+    /// A template failed to parse or execute (worded as helm words it).
+    #[error("{}", .0.helm_message())]
     Template(TemplateError),
     /// A rendered document is not YAML.
     #[error("YAML parse error on {source_file}: {message}")]
