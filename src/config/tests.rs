@@ -407,3 +407,95 @@ fn errors_of_checked_values_name_their_key() {
         "{msg}"
     );
 }
+
+mod properties {
+    //! Config files come from people and from generators: whatever the text, loading it
+    //! returns settings or an error, never a panic.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// YAML-shaped text built from the file's own keys and hostile values.
+    fn config_text() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec![
+            "target",
+            "registry",
+            "repository_path",
+            "acr",
+            "name",
+            "cloud",
+            "images",
+            "ref",
+            "tag",
+            "semver",
+            "include",
+            "exclude",
+            "latest",
+            "sync",
+            "concurrency",
+            "date_tag",
+            "network",
+            "retry_for",
+            "request_timeout",
+            "min_transfer_rate",
+            "registries",
+            "tls",
+            "ca_file",
+            "username",
+            "password_env",
+            "charts",
+            "chart",
+            "values_files",
+            "set",
+            "codecollections",
+            "source",
+            "output_dir",
+            "workspace_info",
+        ]);
+        let value = prop::sample::select(vec![
+            "",
+            "0",
+            "-1",
+            "99999999999999999d",
+            "1h30m",
+            "oci-layout:",
+            "oci-layout:/dev/null/x",
+            "myacr",
+            "a.azurecr.io",
+            "http://x",
+            "\"(\"",
+            "[",
+            "{",
+            "~",
+            "null",
+            "true",
+            "'*'",
+            "\"\\u0000\"",
+            ">=1 <",
+            "ghcr.io/a/b@sha256:00",
+            "10KiB/s",
+            "[a, b]",
+        ]);
+        let line = (0usize..4, key, value).prop_map(|(indent, k, v)| {
+            format!(
+                "{}{}{k}: {v}\n",
+                "  ".repeat(indent),
+                if indent == 3 { "- " } else { "" }
+            )
+        });
+        prop::collection::vec(line, 0..12).prop_map(|lines| lines.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn loading_never_panics(text in config_text()) {
+            let _ = load(&text, &[]);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(text in "\\PC{0,200}") {
+            let _ = load(&text, &[]);
+        }
+    }
+}
