@@ -12,7 +12,7 @@ use acr_sync::store::Store;
 use acr_sync::transfer::{self, Selection, TransferAction, TransferOptions, TransferSummary};
 use acr_sync_testkit::{ImageBuilder, LoggedRequest, Registry, RegistryOptions};
 
-fn reads<'a>(requests: &'a [LoggedRequest], method: &str, needle: &str) -> usize {
+fn reads(requests: &[LoggedRequest], method: &str, needle: &str) -> usize {
     requests
         .iter()
         .filter(|r| r.matches(method, needle))
