@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use acr_sync::config::{Env, Settings, TargetRegistry};
-use acr_sync::execute::{ExecuteOptions, Progress};
+use acr_sync::execute::{ExecuteOptions, Importer, Progress};
 use acr_sync::registry::Client;
 use acr_sync::report;
 use acr_sync::store::Store;
@@ -92,7 +92,11 @@ fn prepare(global: &GlobalArgs, args: &TransferArgs) -> Result<Prepared, Exit> {
         .map_err(|e| usage(format!("--target-registry-name: {e}")))?;
     let mut settings =
         Settings::load(global.config.as_deref(), &Env::from_process()).map_err(usage)?;
-    settings.target.registry = target;
+    // The config's target keeps its `target.acr` (a `host[:port]` ACR, its ARM
+    // endpoint) when it is the same registry.
+    if settings.target.registry.host() != target.host() || target.host().is_none() {
+        settings.target.registry = target;
+    }
     settings.target.is_default = false;
     if let Some(id) = &args.target_subscription_id {
         settings.target.subscription_id = Some(id.clone());
@@ -157,10 +161,16 @@ pub async fn run(global: &GlobalArgs, sync: &SyncArgs, args: &TransferArgs) -> E
         Ok(client) => client,
         Err(e) => return usage(e),
     };
-    let importer = match cli::importer(&settings, &client, sync.importer, sync.force, PROGRAM) {
+    let mut importer = match cli::importer(&settings, &client, sync.importer, sync.force, PROGRAM) {
         Ok(importer) => importer,
         Err(exit) => return exit,
     };
+    // ACR to ACR: importImage reads the source by its resourceId, in its own subscription.
+    if let (Importer::Acr { importer, .. }, Some(host)) = (&mut importer, source.host())
+        && (source.acr_name().is_some() || args.source_subscription_id.is_some())
+    {
+        importer.set_source_acr(host, args.source_subscription_id.clone());
+    }
     let source_store = Store::open(&source, &client);
     let target_store = Store::open(&settings.target.registry, &client);
     let discovery = match transfer::discover(&source_store, &target_store, &selection).await {

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Output};
 
-use acr_sync_testkit::{ImageBuilder, LoggedRequest, Registry, RegistryOptions, TestImage};
+use acr_sync_testkit::{
+    AzureOptions, AzureStandIn, ImageBuilder, LoggedRequest, Registry, RegistryOptions, TestImage,
+};
 use serde_json::Value;
 
 /// The source's 30 repositories: nested paths as in the seed's examples, and flat ones
@@ -510,4 +512,115 @@ async fn a_registry_transfers_into_an_oci_layout() {
         records(&doc).iter().all(|r| r["action"] == "skipped"),
         "{doc:#}"
     );
+}
+
+#[tokio::test]
+async fn acr_to_acr_goes_through_import_image_by_resource_id_across_subscriptions() {
+    let az = AzureStandIn::start(AzureOptions {
+        retry_after: 0,
+        ..AzureOptions::default()
+    })
+    .await;
+    // The source ACR lives in another subscription; ARM knows it by resource id.
+    let source = Registry::start(RegistryOptions::anonymous()).await;
+    let source_sub = "99999999-8888-4777-8666-555555555555";
+    let source_id = az.add_foreign_registry(source_sub, "rg-source", "sourceacr", &source);
+    let sp = source.pusher();
+    let (app1, app2, old, b) = (small(21), small(22), small(23), small(24));
+    sp.push_image("team/app", "1.0", &app1).await;
+    sp.push_image("team/app", "2.0", &app2).await;
+    sp.push_image("myrepo/a/b", "x", &b).await;
+    // The target holds team/app:2.0 at other content: re-tagged.
+    az.registry()
+        .pusher()
+        .push_image("team/app", "2.0", &old)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("workspace.yaml"),
+        format!(
+            "target:\n  registry: \"{}\"\n  acr: {{name: {}, arm_endpoint: \"{}\"}}\nnetwork: {{retry_for: 2s}}\n",
+            az.login_server(),
+            az.options().registry_name,
+            az.arm_endpoint()
+        ),
+    )
+    .unwrap();
+    let env: Vec<(String, String)> = az.client_secret_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let args = [
+        "--importer",
+        "acr-import",
+        "--source-subscription-id",
+        source_sub,
+        "--target-subscription-id",
+        &az.options().subscription_id,
+    ];
+    let (code, doc, stderr) =
+        transfer_env(dir.path(), &source.host(), &az.login_server(), &args, &env);
+    assert_eq!(code, 0, "{stderr}");
+    let expected: BTreeMap<String, String> = [
+        ("myrepo/a/b:x", "imported"),
+        ("team/app:1.0", "imported"),
+        ("team/app:2.0", "retagged"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(actions(&doc), expected, "{doc:#}");
+    assert_eq!(
+        doc["summary"]["bytes"], 0,
+        "nothing moved through this machine"
+    );
+    // Every import named the source by resourceId; NoForce for new tags, Force for the
+    // re-tagged one.
+    let bodies = az.import_requests();
+    assert_eq!(bodies.len(), 3, "{bodies:?}");
+    for body in &bodies {
+        assert_eq!(body["source"]["resourceId"], source_id.as_str(), "{body}");
+        assert!(body["source"]["registryUri"].is_null(), "{body}");
+        let image = body["source"]["sourceImage"].as_str().unwrap();
+        let mode = if image.starts_with("team/app@") && image.ends_with(&app2.digest[7..]) {
+            "Force"
+        } else {
+            "NoForce"
+        };
+        assert_eq!(body["mode"], mode, "{body}");
+    }
+    assert_eq!(
+        az.count("POST", "/blobs/uploads"),
+        0,
+        "no blob was uploaded from this machine"
+    );
+    // The target side was read with ACR's listing, one request per repository.
+    let listings: Vec<_> = az
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/_tags"))
+        .collect();
+    // One answered listing per repository (404: not in the target yet), each after the
+    // 401 challenge that tells the client which token to get for it.
+    let answered = listings.iter().filter(|r| r.status != 401).count();
+    assert_eq!(answered, 2, "{listings:?}");
+    assert!(listings.len() <= 4, "{listings:?}");
+    let target = az.registry().pusher();
+    for (repo, tag, image) in [
+        ("team/app", "1.0", &app1),
+        ("team/app", "2.0", &app2),
+        ("myrepo/a/b", "x", &b),
+    ] {
+        assert_eq!(
+            target.get_manifest(repo, tag).await.unwrap().digest,
+            image.digest,
+            "{repo}:{tag}"
+        );
+    }
+    // Nothing left: no import is started.
+    let (code, doc, _) = transfer_env(dir.path(), &source.host(), &az.login_server(), &args, &env);
+    assert_eq!(code, 0);
+    assert!(
+        records(&doc).iter().all(|r| r["action"] == "skipped"),
+        "{doc:#}"
+    );
+    assert_eq!(az.imports(), 3);
 }

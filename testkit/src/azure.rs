@@ -145,6 +145,21 @@ struct State {
     imports: AtomicUsize,
     import_forbidden: AtomicBool,
     next_id: AtomicUsize,
+    /// Other registries ARM knows (another subscription's ACRs, for importImage by
+    /// `resourceId`).
+    foreign: Mutex<Vec<ForeignRegistry>>,
+    /// The `source` and `mode` of every importImage request (credentials removed).
+    import_bodies: Mutex<Vec<Value>>,
+}
+
+/// Another ACR resource ARM lists and importImage reads from by `resourceId`.
+#[derive(Debug, Clone)]
+struct ForeignRegistry {
+    subscription_id: String,
+    id: String,
+    name: String,
+    login_server: String,
+    backend: String,
 }
 
 /// The Azure stand-in with the token-auth registry behind it. Stopped when dropped.
@@ -182,6 +197,8 @@ impl AzureStandIn {
             imports: AtomicUsize::new(0),
             import_forbidden: AtomicBool::new(false),
             next_id: AtomicUsize::new(1),
+            foreign: Mutex::default(),
+            import_bodies: Mutex::default(),
         });
         let handler_state = state.clone();
         let server = Background::spawn("testkit-azure", listener, move |l| {
@@ -195,6 +212,39 @@ impl AzureStandIn {
             registry,
             _server: server,
         }
+    }
+
+    /// Makes ARM know `registry` (an anonymous harness registry) as the ACR `name` in
+    /// `subscription_id`/`resource_group`: listed with its address as login server, and
+    /// importImage with its `resourceId` copies from it. Returns the resource id.
+    pub fn add_foreign_registry(
+        &self,
+        subscription_id: &str,
+        resource_group: &str,
+        name: &str,
+        registry: &Registry,
+    ) -> String {
+        let id = format!(
+            "/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/Microsoft.ContainerRegistry/registries/{name}"
+        );
+        self.state
+            .foreign
+            .lock()
+            .expect("foreign")
+            .push(ForeignRegistry {
+                subscription_id: subscription_id.to_string(),
+                id: id.clone(),
+                name: name.to_string(),
+                login_server: registry.host(),
+                backend: registry.base_url(),
+            });
+        id
+    }
+
+    /// The `source` and `mode` of every importImage request so far, in order
+    /// (`source.credentials` removed).
+    pub fn import_requests(&self) -> Vec<Value> {
+        self.state.import_bodies.lock().expect("bodies").clone()
     }
 
     /// The ACR login server: `127.0.0.1:PORT` (plain HTTP, as loopback registries are).
@@ -947,6 +997,20 @@ impl State {
                 if ns.eq_ignore_ascii_case("Microsoft.ContainerRegistry") =>
             {
                 if !sub_ok(sub) {
+                    let foreign: Vec<Value> = self
+                        .foreign
+                        .lock()
+                        .expect("foreign")
+                        .iter()
+                        .filter(|f| f.subscription_id.eq_ignore_ascii_case(sub))
+                        .map(|f| json!({"id": f.id, "name": f.name,
+                            "type": "Microsoft.ContainerRegistry/registries", "location": "eastus",
+                            "sku": {"name": "Premium", "tier": "Premium"},
+                            "properties": {"loginServer": f.login_server, "provisioningState": "Succeeded"}}))
+                        .collect();
+                    if !foreign.is_empty() {
+                        return json_response(200, &json!({ "value": foreign }));
+                    }
                     return arm_error(
                         404,
                         "SubscriptionNotFound",
@@ -1038,7 +1102,16 @@ impl State {
                 format!("https://{uri}")
             }
         } else if let Some(id) = v["source"]["resourceId"].as_str() {
-            if id.to_ascii_lowercase().ends_with(&format!(
+            let foreign = self
+                .foreign
+                .lock()
+                .expect("foreign")
+                .iter()
+                .find(|f| f.id.eq_ignore_ascii_case(id))
+                .map(|f| f.backend.clone());
+            if let Some(backend) = foreign {
+                backend
+            } else if id.to_ascii_lowercase().ends_with(&format!(
                 "/registries/{}",
                 self.opts.registry_name.to_ascii_lowercase()
             )) {
@@ -1058,6 +1131,11 @@ impl State {
             );
         };
         let own = base == self.backend;
+        let mut logged = json!({"source": v["source"].clone(), "mode": v["mode"].clone()});
+        if let Some(src) = logged["source"].as_object_mut() {
+            src.remove("credentials");
+        }
+        self.import_bodies.lock().expect("bodies").push(logged);
         let creds = match (
             v["source"]["credentials"]["username"].as_str(),
             v["source"]["credentials"]["password"].as_str(),
