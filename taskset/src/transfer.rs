@@ -56,6 +56,9 @@ pub struct TransferArgs {
     /// Take shard I of N (0-based) of the source repositories, by a stable hash of the name
     #[arg(long, value_name = "I/N", conflicts_with = "shards")]
     shard: Option<String>,
+    /// Also write the run's metrics to this file (atomically), for node_exporter's textfile collector (name it *.prom)
+    #[arg(long, value_name = "PATH")]
+    textfile: Option<PathBuf>,
     /// Take shard JOB_COMPLETION_INDEX of N (a Kubernetes Indexed Job)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     shards: Option<u32>,
@@ -152,10 +155,12 @@ pub async fn run(global: &GlobalArgs, sync: &SyncArgs, args: &TransferArgs) -> E
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
-    if let Some(path) = &sync.report
-        && let Err(e) = report::check_writable(path)
-    {
-        return usage(format!("--report: {e}"));
+    for (flag, path) in [("--report", &sync.report), ("--textfile", &args.textfile)] {
+        if let Some(path) = path
+            && let Err(e) = report::check_writable(path)
+        {
+            return usage(format!("{flag}: {e}"));
+        }
     }
     let client = match Client::new(transfer::client_config(&settings, &source)) {
         Ok(client) => client,
@@ -219,7 +224,20 @@ pub async fn run(global: &GlobalArgs, sync: &SyncArgs, args: &TransferArgs) -> E
         eprintln!("{PROGRAM}: --report: {e}");
         exit = Exit::Partial;
     }
+    if let Some(path) = &args.textfile
+        && let Err(e) = write_textfile(path, &report)
+    {
+        eprintln!("{PROGRAM}: --textfile: {e}");
+        exit = Exit::Partial;
+    }
     exit
+}
+
+fn write_textfile(path: &Path, report: &TransferReport) -> Result<(), String> {
+    let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    let text =
+        cli::metrics::transfer::transfer_exposition(report, now).map_err(|e| e.to_string())?;
+    report::write_bytes_atomically(path, text.as_bytes()).map_err(|e| e.to_string())
 }
 
 fn print_report(report: &TransferReport, format: Format) {

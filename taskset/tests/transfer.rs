@@ -424,11 +424,19 @@ async fn two_shards_together_transfer_the_whole_set_each_tag_once() {
     let (src, dst) = (source.host(), target.host());
     let report0 = dir.path().join("shard-0.json");
     let report1 = dir.path().join("shard-1.json");
+    let textfile = dir.path().join("transfer.prom");
     let (code, _, stderr) = transfer(
         dir.path(),
         &src,
         &dst,
-        &["--shard", "0/2", "--report", report0.to_str().unwrap()],
+        &[
+            "--shard",
+            "0/2",
+            "--report",
+            report0.to_str().unwrap(),
+            "--textfile",
+            textfile.to_str().unwrap(),
+        ],
     );
     assert_eq!(code, 0, "{stderr}");
     // The second as a Kubernetes Indexed Job pod would run it.
@@ -469,6 +477,25 @@ async fn two_shards_together_transfer_the_whole_set_each_tag_once() {
     for repo in REPOSITORIES {
         assert_eq!(target.pusher().tags(repo).await, ["1.0"], "{repo}");
     }
+    // Shard 0's metrics: its copied tags, by the shard label, valid for promtool.
+    let doc0: Value = serde_json::from_slice(&std::fs::read(&report0).unwrap()).unwrap();
+    let metrics = std::fs::read_to_string(&textfile).unwrap();
+    let line = format!(
+        "acr_sync_transfer_tags{{action=\"copied\",shard=\"0/2\"}} {}",
+        records(&doc0).len()
+    );
+    assert!(metrics.contains(&line), "{metrics}");
+    let promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&textfile).unwrap())
+        .output()
+        .expect("promtool runs");
+    assert!(
+        promtool.status.success(),
+        "{}{}",
+        text(&promtool.stdout),
+        text(&promtool.stderr)
+    );
 }
 
 #[tokio::test]
