@@ -15,7 +15,7 @@
 //!   with the source's status in the message.
 //! - **ACR data plane**: `POST /oauth2/exchange` (Entra token for a refresh token),
 //!   `POST /oauth2/token` (refresh token for an access token) and `GET /oauth2/token` with basic
-//!   admin credentials, `GET /acr/v1/{repo}/_tags` and `/_manifests` (with `n`/`last` paging and
+//!   admin credentials, `GET /acr/v1/_catalog`, `/acr/v1/{repo}/_tags` and `/_manifests` (with `n`/`last` paging and
 //!   `Link`), and `/v2/` proxied to a real token-auth `docker-registry`, whose challenges are
 //!   rewritten to point at this server's `/oauth2/token` with the login server as `service`.
 //!
@@ -800,6 +800,9 @@ impl State {
 
     async fn acr_listing(&self, parts: &hyper::http::request::Parts) -> Response<RespBody> {
         let path = parts.uri.path();
+        if path == "/acr/v1/_catalog" {
+            return self.acr_catalog(parts).await;
+        }
         let rest = path.trim_start_matches("/acr/v1/");
         let (repo, what) = match rest.rsplit_once('/') {
             Some((repo, what)) if what == "_tags" || what == "_manifests" => (repo, what),
@@ -940,6 +943,81 @@ impl State {
         if more {
             let last = heads.last().map(|h| h.0.clone()).unwrap_or_default();
             let link = format!("</acr/v1/{repo}/{what}?last={last}&n={n}&orderby=>; rel=\"next\"");
+            r.headers_mut()
+                .insert("link", link.parse().expect("header"));
+        }
+        r
+    }
+
+    /// `GET /acr/v1/_catalog` (`n`/`last` paging, `Link`), with a `registry:catalog:*`
+    /// token or the admin user, from the backend's own catalog.
+    async fn acr_catalog(&self, parts: &hyper::http::request::Parts) -> Response<RespBody> {
+        let scope = "registry:catalog:*";
+        let allowed = match bearer(&parts.headers) {
+            Some(t) => self
+                .access
+                .lock()
+                .expect("access")
+                .get(&t)
+                .is_some_and(|s| s.iter().any(|g| g == scope)),
+            None => basic(&parts.headers)
+                .is_some_and(|(u, p)| u == self.opts.admin.0 && p == self.opts.admin.1),
+        };
+        if !allowed {
+            let mut r = oci_error(401, "UNAUTHORIZED", "authentication required");
+            r.headers_mut().insert(
+                "www-authenticate",
+                self.challenge(scope).parse().expect("header"),
+            );
+            return r;
+        }
+        let token = self.tokens.mint("acr-stand-in", &[scope]);
+        let mut names: Vec<String> = Vec::new();
+        let mut url = format!("{}/v2/_catalog?n=1000", self.backend);
+        // The backend pages its catalog; bounded like any loop of the harness.
+        for _ in 0..1000 {
+            let r = match self.http.get(&url).bearer_auth(&token).send().await {
+                Ok(r) if r.status().is_success() => r,
+                Ok(r) => return oci_error(502, "UNAVAILABLE", &format!("backend: {}", r.status())),
+                Err(e) => return oci_error(502, "UNAVAILABLE", &format!("backend: {e}")),
+            };
+            let next = r
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.split_once('<'))
+                .and_then(|(_, rest)| rest.split_once('>'))
+                .map(|(target, _)| format!("{}{target}", self.backend));
+            let v: Value = r.json().await.unwrap_or_default();
+            names.extend(
+                v["repositories"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(str::to_string)),
+            );
+            match next {
+                Some(n) => url = n,
+                None => break,
+            }
+        }
+        names.sort();
+        let q = query_pairs(&parts.uri);
+        let n: usize = form_get(&q, "n")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100)
+            .clamp(1, 1000);
+        let last = form_get(&q, "last").unwrap_or("").to_string();
+        let mut page: Vec<String> = names
+            .into_iter()
+            .filter(|r| last.is_empty() || r.as_str() > last.as_str())
+            .collect();
+        let more = page.len() > n;
+        page.truncate(n);
+        let mut r = json_response(200, &json!({ "repositories": page }));
+        if more {
+            let last = page.last().cloned().unwrap_or_default();
+            let link = format!("</acr/v1/_catalog?last={last}&n={n}>; rel=\"next\"");
             r.headers_mut()
                 .insert("link", link.parse().expect("header"));
         }
