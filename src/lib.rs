@@ -25,3 +25,4 @@ pub mod report;
 pub mod resolve;
 pub mod source;
 pub mod store;
+pub mod transfer;

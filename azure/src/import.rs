@@ -442,6 +442,9 @@ pub struct AcrImporter {
     resource_group: Option<String>,
     resource: tokio::sync::OnceCell<RegistryResource>,
     siblings: tokio::sync::OnceCell<Vec<RegistryResource>>,
+    /// A bulk transfer's source ACR: login server and the subscription it is in.
+    source_acr: Option<(String, Option<String>)>,
+    source_acr_id: tokio::sync::OnceCell<Option<String>>,
     source_credentials: BTreeMap<String, Credentials>,
     timeout: Duration,
     min_poll: Duration,
@@ -463,6 +466,8 @@ impl AcrImporter {
             resource_group: None,
             resource: tokio::sync::OnceCell::new(),
             siblings: tokio::sync::OnceCell::new(),
+            source_acr: None,
+            source_acr_id: tokio::sync::OnceCell::new(),
             source_credentials: BTreeMap::new(),
             timeout: DEFAULT_TIMEOUT,
             min_poll: Duration::from_millis(250),
@@ -486,6 +491,14 @@ impl AcrImporter {
     pub fn source_credentials(mut self, credentials: BTreeMap<String, Credentials>) -> AcrImporter {
         self.source_credentials = credentials;
         self
+    }
+
+    /// Names the ACR a bulk transfer reads from, by login server, and the subscription
+    /// it is in (None: the target's). Its images are imported by `resourceId`, found
+    /// through ARM once, so that importImage pulls with the identity, across
+    /// subscriptions, whatever the login server looks like.
+    pub fn set_source_acr(&mut self, login_server: &str, subscription: Option<String>) {
+        self.source_acr = Some((login_server.to_ascii_lowercase(), subscription));
     }
 
     /// The overall limit of one import (default 30 minutes).
@@ -612,7 +625,11 @@ impl AcrImporter {
         };
         let mut src = json!({ "sourceImage": image });
         let registry = source.registry();
-        if let Some(id) = self.sibling_id(registry, resource).await {
+        let id = match self.source_acr_id(registry, resource).await {
+            Some(id) => Some(id),
+            None => self.sibling_id(registry, resource).await,
+        };
+        if let Some(id) = id {
             // An ACR the identity can see: ARM pulls with the identity, no secret needed.
             src["resourceId"] = json!(id);
         } else {
@@ -635,6 +652,37 @@ impl AcrImporter {
             "untaggedTargetRepositories": [],
             "mode": mode.as_arm(),
         })
+    }
+
+    /// The resource id of the transfer's source ACR when `registry` is it: the registry
+    /// of its subscription whose login server is `registry` (read once per run).
+    async fn source_acr_id(&self, registry: &str, resource: &RegistryResource) -> Option<String> {
+        let (login_server, subscription) = self.source_acr.as_ref()?;
+        if !registry.eq_ignore_ascii_case(login_server) {
+            return None;
+        }
+        let subscription = subscription
+            .clone()
+            .unwrap_or_else(|| resource.subscription_id.clone());
+        self.source_acr_id
+            .get_or_init(|| async {
+                match self.arm.registries(&subscription).await {
+                    Ok(found) => found
+                        .into_iter()
+                        .find(|r| {
+                            r.login_server
+                                .as_deref()
+                                .is_some_and(|l| l.eq_ignore_ascii_case(login_server))
+                        })
+                        .map(|r| r.id),
+                    Err(e) => {
+                        tracing::warn!("cannot list the registries of subscription {subscription}: {e}; importing {login_server} by its address");
+                        None
+                    }
+                }
+            })
+            .await
+            .clone()
     }
 
     /// The resource id of `registry` when it is an ACR of this cloud in the target's

@@ -61,5 +61,7 @@ pub use import::{
     AcrImporter, FallbackReason, ImageShape, ImportError, ImportMode, Imported, MAX_LAYER_BYTES,
     MAX_MANIFESTS, can_import, inspect,
 };
-pub use listing::{AcrManifest, AcrTag, TagListings, list_manifests, list_tags, listing_refused};
+pub use listing::{
+    AcrManifest, AcrTag, TagListings, list_catalog, list_manifests, list_tags, listing_refused,
+};
 pub use name::{AcrName, AcrNameError};

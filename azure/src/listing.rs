@@ -125,6 +125,15 @@ async fn list<T: for<'de> Deserialize<'de>>(
     }
 }
 
+/// Every repository of the ACR at `login_server` (`GET /acr/v1/_catalog`, following
+/// `Link` pages; the token needs `registry:catalog:*`).
+pub async fn list_catalog(
+    client: &Client,
+    login_server: &str,
+) -> Result<Vec<String>, acr_sync_registry::Error> {
+    client.catalog(login_server, Some("/acr/v1/_catalog")).await
+}
+
 /// Whether a listing was refused for lack of permission (no `metadata_read`): the
 /// caller then falls back to the distribution API, which a pull-only identity may use.
 pub fn listing_refused(e: &acr_sync_registry::Error) -> bool {

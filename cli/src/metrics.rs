@@ -545,3 +545,4 @@ fn next_state(previous: Option<&ImageState>, tally: &Tally) -> ImageState {
 
 #[cfg(test)]
 mod tests;
+pub mod transfer;

@@ -137,12 +137,15 @@ pub(crate) enum Access {
     Push,
     /// Registry-specific actions (ACR's `metadata_read` for its listing API).
     Actions(&'static str),
+    /// The registry's repository list (`registry:catalog:*`).
+    Catalog,
 }
 
 /// The token scopes for an operation: `repository:<repo>:pull[,push]`, plus a pull on
 /// the source repository of a cross-repository mount, so that one token serves both.
 pub(crate) fn scopes(repository: &str, access: Access, mount_from: Option<&str>) -> Vec<String> {
     let actions = match access {
+        Access::Catalog => return vec!["registry:catalog:*".to_string()],
         Access::Pull => "pull",
         Access::Push => "pull,push",
         Access::Actions(actions) => actions,

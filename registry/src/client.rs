@@ -30,6 +30,8 @@ const CONFIG_LIMIT: usize = 16 * 1024 * 1024;
 const TAG_PAGE_LIMIT: usize = 64 * 1024 * 1024;
 /// Pagination stops with an error after this many pages (a registry looping on `Link`).
 const MAX_TAG_PAGES: usize = 10_000;
+/// Catalog page size asked for (docker-registry's default maximum).
+const CATALOG_PAGE: usize = 1000;
 const DIGEST_HEADER: &str = "docker-content-digest";
 
 /// A registry client. Cheap to clone (an `Arc` inside); share one per run so that
@@ -221,6 +223,53 @@ impl Client {
             match link {
                 Some(next) => url = self.transport.resolve_link(registry, repository, &next)?,
                 None => return Ok(list),
+            }
+        }
+    }
+
+    /// Every repository of the registry (`GET /v2/_catalog?n=1000`, following `Link`
+    /// pages), with a `registry:catalog:*` token; or, with `api_path` (ACR's
+    /// `/acr/v1/_catalog`), the registry's own catalog of the same shape.
+    pub async fn catalog(
+        &self,
+        registry: &str,
+        api_path: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            repositories: Option<Vec<String>>,
+        }
+        let first = format!("{}?n={CATALOG_PAGE}", api_path.unwrap_or("/v2/_catalog"));
+        let mut url = self.transport.url_outside_v2(registry, &first)?;
+        let mut seen = HashSet::new();
+        let mut repositories = Vec::new();
+        loop {
+            if !seen.insert(url.to_string()) || seen.len() > MAX_TAG_PAGES {
+                return Err(Error::new(
+                    registry,
+                    None,
+                    ErrorKind::InvalidResponse("the catalog pagination loops".into()),
+                ));
+            }
+            let mut req = Request::new(Method::GET, registry, "", url.clone(), "catalog".into());
+            req.access = Access::Catalog;
+            let resp = self.transport.send(req).await?;
+            let link = header_str(&resp, header::LINK.as_str()).and_then(next_link);
+            let body = read_body(resp, TAG_PAGE_LIMIT)
+                .await
+                .map_err(|kind| Error::new(registry, None, kind))?;
+            let page: Page = serde_json::from_slice(&body).map_err(|e| {
+                Error::new(
+                    registry,
+                    None,
+                    ErrorKind::InvalidResponse(format!("catalog: {e}")),
+                )
+            })?;
+            repositories.extend(page.repositories.unwrap_or_default());
+            match link {
+                Some(next) => url = self.transport.resolve(registry, "", &next)?,
+                None => return Ok(repositories),
             }
         }
     }

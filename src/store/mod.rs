@@ -24,6 +24,7 @@
 //! ```
 
 mod layout;
+mod listing;
 
 use acr_sync_azure::{TagListings, listing_refused};
 use acr_sync_registry::manifest::Platform;

@@ -14,6 +14,8 @@ use acr_sync::execute::ExecuteOptions;
 use acr_sync::report;
 use acr_sync_cli::{self as cli, Exit, Format, GlobalArgs, ImporterChoice, Run};
 
+mod transfer;
+
 const PROGRAM: &str = "acr-sync-taskset";
 
 #[derive(Debug, Parser)]
@@ -35,6 +37,8 @@ struct Cli {
 enum Command {
     /// Compute the plan and carry it out (the default)
     Sync,
+    /// Copy whole registries or repositories, tag by tag, compared by digest (seed 004)
+    Transfer(Box<transfer::TransferArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -63,7 +67,16 @@ fn main() -> ExitCode {
     };
     cli::logging::init(cli.global.verbose);
     match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime.block_on(sync(&cli)).into(),
+        Ok(runtime) => runtime
+            .block_on(async {
+                match &cli.command {
+                    Some(Command::Transfer(args)) => {
+                        transfer::run(&cli.global, &cli.sync, args).await
+                    }
+                    Some(Command::Sync) | None => sync(&cli).await,
+                }
+            })
+            .into(),
         Err(e) => {
             eprintln!("{PROGRAM}: cannot start the async runtime: {e}");
             Exit::Usage.into()

@@ -15,7 +15,7 @@
 //!   with the source's status in the message.
 //! - **ACR data plane**: `POST /oauth2/exchange` (Entra token for a refresh token),
 //!   `POST /oauth2/token` (refresh token for an access token) and `GET /oauth2/token` with basic
-//!   admin credentials, `GET /acr/v1/{repo}/_tags` and `/_manifests` (with `n`/`last` paging and
+//!   admin credentials, `GET /acr/v1/_catalog`, `/acr/v1/{repo}/_tags` and `/_manifests` (with `n`/`last` paging and
 //!   `Link`), and `/v2/` proxied to a real token-auth `docker-registry`, whose challenges are
 //!   rewritten to point at this server's `/oauth2/token` with the login server as `service`.
 //!
@@ -145,6 +145,21 @@ struct State {
     imports: AtomicUsize,
     import_forbidden: AtomicBool,
     next_id: AtomicUsize,
+    /// Other registries ARM knows (another subscription's ACRs, for importImage by
+    /// `resourceId`).
+    foreign: Mutex<Vec<ForeignRegistry>>,
+    /// The `source` and `mode` of every importImage request (credentials removed).
+    import_bodies: Mutex<Vec<Value>>,
+}
+
+/// Another ACR resource ARM lists and importImage reads from by `resourceId`.
+#[derive(Debug, Clone)]
+struct ForeignRegistry {
+    subscription_id: String,
+    id: String,
+    name: String,
+    login_server: String,
+    backend: String,
 }
 
 /// The Azure stand-in with the token-auth registry behind it. Stopped when dropped.
@@ -182,6 +197,8 @@ impl AzureStandIn {
             imports: AtomicUsize::new(0),
             import_forbidden: AtomicBool::new(false),
             next_id: AtomicUsize::new(1),
+            foreign: Mutex::default(),
+            import_bodies: Mutex::default(),
         });
         let handler_state = state.clone();
         let server = Background::spawn("testkit-azure", listener, move |l| {
@@ -195,6 +212,39 @@ impl AzureStandIn {
             registry,
             _server: server,
         }
+    }
+
+    /// Makes ARM know `registry` (an anonymous harness registry) as the ACR `name` in
+    /// `subscription_id`/`resource_group`: listed with its address as login server, and
+    /// importImage with its `resourceId` copies from it. Returns the resource id.
+    pub fn add_foreign_registry(
+        &self,
+        subscription_id: &str,
+        resource_group: &str,
+        name: &str,
+        registry: &Registry,
+    ) -> String {
+        let id = format!(
+            "/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/Microsoft.ContainerRegistry/registries/{name}"
+        );
+        self.state
+            .foreign
+            .lock()
+            .expect("foreign")
+            .push(ForeignRegistry {
+                subscription_id: subscription_id.to_string(),
+                id: id.clone(),
+                name: name.to_string(),
+                login_server: registry.host(),
+                backend: registry.base_url(),
+            });
+        id
+    }
+
+    /// The `source` and `mode` of every importImage request so far, in order
+    /// (`source.credentials` removed).
+    pub fn import_requests(&self) -> Vec<Value> {
+        self.state.import_bodies.lock().expect("bodies").clone()
     }
 
     /// The ACR login server: `127.0.0.1:PORT` (plain HTTP, as loopback registries are).
@@ -750,6 +800,9 @@ impl State {
 
     async fn acr_listing(&self, parts: &hyper::http::request::Parts) -> Response<RespBody> {
         let path = parts.uri.path();
+        if path == "/acr/v1/_catalog" {
+            return self.acr_catalog(parts).await;
+        }
         let rest = path.trim_start_matches("/acr/v1/");
         let (repo, what) = match rest.rsplit_once('/') {
             Some((repo, what)) if what == "_tags" || what == "_manifests" => (repo, what),
@@ -896,6 +949,81 @@ impl State {
         r
     }
 
+    /// `GET /acr/v1/_catalog` (`n`/`last` paging, `Link`), with a `registry:catalog:*`
+    /// token or the admin user, from the backend's own catalog.
+    async fn acr_catalog(&self, parts: &hyper::http::request::Parts) -> Response<RespBody> {
+        let scope = "registry:catalog:*";
+        let allowed = match bearer(&parts.headers) {
+            Some(t) => self
+                .access
+                .lock()
+                .expect("access")
+                .get(&t)
+                .is_some_and(|s| s.iter().any(|g| g == scope)),
+            None => basic(&parts.headers)
+                .is_some_and(|(u, p)| u == self.opts.admin.0 && p == self.opts.admin.1),
+        };
+        if !allowed {
+            let mut r = oci_error(401, "UNAUTHORIZED", "authentication required");
+            r.headers_mut().insert(
+                "www-authenticate",
+                self.challenge(scope).parse().expect("header"),
+            );
+            return r;
+        }
+        let token = self.tokens.mint("acr-stand-in", &[scope]);
+        let mut names: Vec<String> = Vec::new();
+        let mut url = format!("{}/v2/_catalog?n=1000", self.backend);
+        // The backend pages its catalog; bounded like any loop of the harness.
+        for _ in 0..1000 {
+            let r = match self.http.get(&url).bearer_auth(&token).send().await {
+                Ok(r) if r.status().is_success() => r,
+                Ok(r) => return oci_error(502, "UNAVAILABLE", &format!("backend: {}", r.status())),
+                Err(e) => return oci_error(502, "UNAVAILABLE", &format!("backend: {e}")),
+            };
+            let next = r
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.split_once('<'))
+                .and_then(|(_, rest)| rest.split_once('>'))
+                .map(|(target, _)| format!("{}{target}", self.backend));
+            let v: Value = r.json().await.unwrap_or_default();
+            names.extend(
+                v["repositories"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(str::to_string)),
+            );
+            match next {
+                Some(n) => url = n,
+                None => break,
+            }
+        }
+        names.sort();
+        let q = query_pairs(&parts.uri);
+        let n: usize = form_get(&q, "n")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100)
+            .clamp(1, 1000);
+        let last = form_get(&q, "last").unwrap_or("").to_string();
+        let mut page: Vec<String> = names
+            .into_iter()
+            .filter(|r| last.is_empty() || r.as_str() > last.as_str())
+            .collect();
+        let more = page.len() > n;
+        page.truncate(n);
+        let mut r = json_response(200, &json!({ "repositories": page }));
+        if more {
+            let last = page.last().cloned().unwrap_or_default();
+            let link = format!("</acr/v1/_catalog?last={last}&n={n}>; rel=\"next\"");
+            r.headers_mut()
+                .insert("link", link.parse().expect("header"));
+        }
+        r
+    }
+
     // ---- ARM ----
 
     async fn arm(
@@ -947,6 +1075,20 @@ impl State {
                 if ns.eq_ignore_ascii_case("Microsoft.ContainerRegistry") =>
             {
                 if !sub_ok(sub) {
+                    let foreign: Vec<Value> = self
+                        .foreign
+                        .lock()
+                        .expect("foreign")
+                        .iter()
+                        .filter(|f| f.subscription_id.eq_ignore_ascii_case(sub))
+                        .map(|f| json!({"id": f.id, "name": f.name,
+                            "type": "Microsoft.ContainerRegistry/registries", "location": "eastus",
+                            "sku": {"name": "Premium", "tier": "Premium"},
+                            "properties": {"loginServer": f.login_server, "provisioningState": "Succeeded"}}))
+                        .collect();
+                    if !foreign.is_empty() {
+                        return json_response(200, &json!({ "value": foreign }));
+                    }
                     return arm_error(
                         404,
                         "SubscriptionNotFound",
@@ -1038,7 +1180,16 @@ impl State {
                 format!("https://{uri}")
             }
         } else if let Some(id) = v["source"]["resourceId"].as_str() {
-            if id.to_ascii_lowercase().ends_with(&format!(
+            let foreign = self
+                .foreign
+                .lock()
+                .expect("foreign")
+                .iter()
+                .find(|f| f.id.eq_ignore_ascii_case(id))
+                .map(|f| f.backend.clone());
+            if let Some(backend) = foreign {
+                backend
+            } else if id.to_ascii_lowercase().ends_with(&format!(
                 "/registries/{}",
                 self.opts.registry_name.to_ascii_lowercase()
             )) {
@@ -1058,6 +1209,11 @@ impl State {
             );
         };
         let own = base == self.backend;
+        let mut logged = json!({"source": v["source"].clone(), "mode": v["mode"].clone()});
+        if let Some(src) = logged["source"].as_object_mut() {
+            src.remove("credentials");
+        }
+        self.import_bodies.lock().expect("bodies").push(logged);
         let creds = match (
             v["source"]["credentials"]["username"].as_str(),
             v["source"]["credentials"]["password"].as_str(),
