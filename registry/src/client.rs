@@ -241,7 +241,8 @@ impl Client {
             repositories: Option<Vec<String>>,
         }
         let first = format!("{}?n={CATALOG_PAGE}", api_path.unwrap_or("/v2/_catalog"));
-        let mut url = self.transport.url_outside_v2(registry, &first)?;
+        // Every page, like the first, must stay on the registry.
+        let mut url = self.transport.resolve_link(registry, "", &first)?;
         let mut seen = HashSet::new();
         let mut repositories = Vec::new();
         loop {
@@ -255,7 +256,7 @@ impl Client {
             let mut req = Request::new(Method::GET, registry, "", url.clone(), "catalog".into());
             req.access = Access::Catalog;
             let resp = self.transport.send(req).await?;
-            let link = header_str(&resp, header::LINK.as_str()).and_then(next_link);
+            let link = next_link(header_all(&resp, header::LINK.as_str()));
             let body = read_body(resp, TAG_PAGE_LIMIT)
                 .await
                 .map_err(|kind| Error::new(registry, None, kind))?;
@@ -268,7 +269,7 @@ impl Client {
             })?;
             repositories.extend(page.repositories.unwrap_or_default());
             match link {
-                Some(next) => url = self.transport.resolve(registry, "", &next)?,
+                Some(next) => url = self.transport.resolve_link(registry, "", &next)?,
                 None => return Ok(repositories),
             }
         }

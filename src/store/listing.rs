@@ -22,7 +22,7 @@ impl Store {
     /// Every repository the store holds, sorted.
     pub async fn repositories(&self) -> Result<Vec<String>, StoreError> {
         let mut names = match &self.backend {
-            Backend::Layout(layout) => layout
+            Backend::Layout { layout, .. } => layout
                 .index()?
                 .manifests
                 .iter()
@@ -52,7 +52,7 @@ impl Store {
         wanted: Option<&BTreeSet<String>>,
     ) -> Result<BTreeMap<String, Digest>, StoreError> {
         match &self.backend {
-            Backend::Layout(layout) => {
+            Backend::Layout { layout, .. } => {
                 let prefix = format!("{repository}:");
                 Ok(layout
                     .index()?
