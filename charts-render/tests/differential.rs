@@ -56,6 +56,8 @@ const CASES: &[(&str, &[&str], bool)] = &[
     // Errors inside `tpl`: wrapped and located as Helm does.
     ("idioms", &["templated=x{{ .Values.nope.x }}"], true),
     ("idioms", &["templated=x{{ .Values.nope.x"], true),
+    // toYaml/toJson layout, byte for byte (a checksum of an include).
+    ("functions", &[], false),
     ("umbrella", &[], false),
     ("umbrella", &["frontend.enabled=false"], false),
     ("umbrella", &["tags.extras=false"], false),

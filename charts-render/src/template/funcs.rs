@@ -854,20 +854,7 @@ fn semver_value(v: &str) -> R {
 }
 
 fn json(v: &Value, pretty: bool, raw: bool) -> String {
-    let j = v.to_json();
-    let s = if pretty {
-        serde_json::to_string_pretty(&j)
-    } else {
-        serde_json::to_string(&j)
-    }
-    .unwrap_or_default();
-    if raw {
-        return s;
-    }
-    // encoding/json escapes these for safe embedding in HTML.
-    s.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
+    super::gojson::marshal(v, pretty, !raw)
 }
 
 fn from_yaml_value(text: &str, want_list: bool) -> Value {
@@ -887,7 +874,10 @@ fn encoding(name: &str, a: &[Value]) -> Option<R> {
     let v0 = || a.first().cloned().unwrap_or_default();
     let st = |x: String| Ok(Value::Str(x));
     Some(match name {
-        "toYaml" | "toYamlPretty" => st(to_yaml(&v0()).trim_end_matches('\n').to_string()),
+        "toYaml" => st(to_yaml(&v0()).trim_end_matches('\n').to_string()),
+        "toYamlPretty" => st(super::yaml::to_yaml_with(&v0(), true)
+            .trim_end_matches('\n')
+            .to_string()),
         "fromYaml" => Ok(from_yaml_value(&s(a, 0), false)),
         "fromYamlArray" => Ok(from_yaml_value(&s(a, 0), true)),
         "toJson" => st(json(&v0(), false, false)),

@@ -8,11 +8,13 @@ mod exec;
 mod extra;
 mod funcs;
 mod gofmt;
+mod gojson;
 mod lexer;
 mod parser;
 pub mod value;
 pub(crate) mod yaml;
 pub(crate) mod yaml11;
+mod yaml_resolve;
 
 use std::collections::HashMap;
 use std::fmt;
