@@ -1,14 +1,6 @@
 //! Sprig functions whose results depend on the clock or on randomness (dates, UUIDs,
-//! random numbers) and the certificate generators.
-//!
-//! The certificate functions (`genCA`, `genSelfSignedCert`, `genSignedCert`,
-//! `genPrivateKey`) return well-formed PEM *placeholders*, not real keys: rendering
-//! here exists to read manifests (images), and such values only ever end up in
-//! Secrets. A chart that uses them renders instead of failing.
+//! random numbers). The cryptographic ones are in `crypto`.
 
-use std::collections::BTreeMap;
-
-use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::exec::Fail;
@@ -55,19 +47,6 @@ pub fn call(name: &str, a: &[Value]) -> Option<R> {
             } else {
                 lo
             }))
-        }
-        "genCA"
-        | "genSelfSignedCert"
-        | "genSignedCert"
-        | "genCAWithKey"
-        | "genSelfSignedCertWithKey"
-        | "genSignedCertWithKey" => Ok(cert(&s(a, 0))),
-        "genPrivateKey" => Ok(Value::Str(pem(
-            "RSA PRIVATE KEY",
-            "placeholder private key",
-        ))),
-        "derivePassword" | "htpasswd" | "bcrypt" | "encryptAES" => {
-            Ok(Value::Str(hex::encode(random().to_be_bytes())))
         }
         "getHostByName" => Ok(Value::str("")),
         _ => return None,
@@ -200,27 +179,6 @@ fn uuid() -> String {
         &h[17..20],
         &h[20..32]
     )
-}
-
-fn pem(kind: &str, body: &str) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(body);
-    format!("-----BEGIN {kind}-----\n{b64}\n-----END {kind}-----\n")
-}
-
-fn cert(cn: &str) -> Value {
-    let mut m = BTreeMap::new();
-    m.insert(
-        "Cert".to_string(),
-        Value::Str(pem(
-            "CERTIFICATE",
-            &format!("placeholder certificate for {cn}"),
-        )),
-    );
-    m.insert(
-        "Key".to_string(),
-        Value::Str(pem("RSA PRIVATE KEY", &format!("placeholder key for {cn}"))),
-    );
-    Value::map(m)
 }
 
 #[cfg(test)]

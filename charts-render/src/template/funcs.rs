@@ -33,6 +33,7 @@ pub fn call(ex: &mut Exec, name: &str, a: Vec<Value>) -> R {
         .or_else(|| dicts(name, &a))
         .or_else(|| numbers(name, &a))
         .or_else(|| encoding(name, &a))
+        .or_else(|| super::crypto::call(name, &a))
         .or_else(|| super::extra::call(name, &a))
     {
         return r.map_err(|f| wrap(name, f));

@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Differential run of `charts-render template` against `helm template` over
+public chart repositories (bare git dirs as the `fetch` tool leaves them).
+
+Every top-level chart of every repository is rendered with its default values and
+with each `ci/*.yaml` values file it ships, by both tools, and each case is put in
+one class:
+
+  identical      both render, same `# Source:` sequence and equal parsed documents
+  same-images    both render, documents differ, the same set of images
+  diff-images    both render, the image sets differ
+  error-ours     helm renders, charts-render fails
+  error-helm     charts-render renders, helm fails
+  error-both     both fail
+  skipped        a dependency is neither vendored nor in the same repository
+
+Dependencies missing from `charts/` are taken from the chart of the same name in
+the same repository (a `file://` path first). Nothing here is written into the
+source tree: charts are unpacked under --work.
+
+usage: corpus-diff.py --ours BIN --helm BIN --work DIR [--report FILE] GITDIR...
+"""
+
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import yaml
+
+
+def sh(cmd, timeout=180, cwd=None):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+        return p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired:
+        return 124, "", "timed out"
+
+
+def unpack(gitdir, work):
+    # The fetch tool's mirrors live at /work/.mirror/OWNER+NAME/repo[/.git].
+    name = next((p for p in gitdir.split("/") if "+" in p), os.path.basename(gitdir.rstrip("/")))
+    commit = subprocess.check_output(["git", "--git-dir", gitdir, "rev-parse", "HEAD"], text=True).strip()
+    dest = os.path.join(work, "src", name)
+    if not os.path.isdir(dest):
+        os.makedirs(dest)
+        archive = subprocess.Popen(["git", "--git-dir", gitdir, "archive", "HEAD"], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", dest], stdin=archive.stdout, check=True)
+        archive.wait()
+    return name.replace("+", "/"), commit, dest
+
+
+def load_yaml(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f) or {}
+    except Exception:
+        return {}
+
+
+def find_charts(root):
+    """Top-level charts: a Chart.yaml with no chart above it, outside test data."""
+    charts = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in ("testdata", "node_modules")]
+        if "Chart.yaml" in filenames:
+            charts.append(dirpath)
+            dirnames[:] = []
+    return sorted(charts)
+
+
+def dependencies(chart_dir):
+    meta = load_yaml(os.path.join(chart_dir, "Chart.yaml"))
+    deps = meta.get("dependencies") or []
+    if not deps:
+        deps = (load_yaml(os.path.join(chart_dir, "requirements.yaml")) or {}).get("dependencies") or []
+    return [d for d in deps if isinstance(d, dict) and d.get("name")]
+
+
+def vendored(chart_dir, name):
+    sub = os.path.join(chart_dir, "charts")
+    if not os.path.isdir(sub):
+        return False
+    for entry in os.listdir(sub):
+        path = os.path.join(sub, entry)
+        if os.path.isdir(path) and load_yaml(os.path.join(path, "Chart.yaml")).get("name") == name:
+            return True
+        if entry.endswith(".tgz") and entry.rsplit("-", 1)[0] == name:
+            return True
+    return False
+
+
+def fill_dependencies(chart_dir, by_name, depth=0):
+    """Copies missing dependencies in; returns the names that could not be found."""
+    missing = []
+    for d in dependencies(chart_dir):
+        name = d["name"]
+        if vendored(chart_dir, name):
+            continue
+        repo = str(d.get("repository") or "")
+        src = None
+        if repo.startswith("file://"):
+            cand = os.path.normpath(os.path.join(chart_dir, repo[len("file://"):]))
+            if os.path.isfile(os.path.join(cand, "Chart.yaml")):
+                src = cand
+        src = src or by_name.get(name)
+        if not src or depth > 4:
+            missing.append(name)
+            continue
+        dest = os.path.join(chart_dir, "charts", name)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copytree(src, dest, symlinks=False, ignore_dangling_symlinks=True)
+        missing += fill_dependencies(dest, by_name, depth + 1)
+    return missing
+
+
+def documents(out):
+    docs = []
+    for part in re.split(r"^---\s*$", out, flags=re.M):
+        m = re.search(r"^# Source: (.*)$", part, flags=re.M)
+        if not m:
+            continue
+        try:
+            body = yaml.safe_load(part)
+        except Exception as e:  # unparsable output counts as its text
+            body = "unparsable: %s" % e
+        docs.append((m.group(1), body))
+    return docs
+
+
+def images(obj, acc):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "image" and isinstance(v, str):
+                acc.add(v)
+            else:
+                images(v, acc)
+    elif isinstance(obj, list):
+        for v in obj:
+            images(v, acc)
+    return acc
+
+
+def first_line(err):
+    for line in err.splitlines():
+        line = line.strip()
+        if line and not line.startswith("WARNING") and not line.startswith("walk.go"):
+            return line
+    return err.strip()[:200]
+
+
+def cause(err):
+    """An error line with the chart-specific parts taken out, to count causes."""
+    line = first_line(err)
+    line = re.sub(r"template: [^ ]+:\d+(:\d+)?:", "template: F:", line)
+    line = re.sub(r'executing "[^"]*" at <[^>]*>', 'executing "T" at <X>', line)
+    line = re.sub(r'"[^"]{25,}"', '"..."', line)
+    return line[:160]
+
+
+def classify(helm_rc, helm_out, helm_err, our_rc, our_out, our_err):
+    if helm_rc != 0 and our_rc != 0:
+        return "error-both"
+    if helm_rc != 0:
+        return "error-helm"
+    if our_rc != 0:
+        return "error-ours"
+    hd, od = documents(helm_out), documents(our_out)
+    if hd == od:
+        return "identical"
+    hi = images([d for _, d in hd], set())
+    oi = images([d for _, d in od], set())
+    return "same-images" if hi == oi else "diff-images"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ours", required=True)
+    ap.add_argument("--helm", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--report", default=None)
+    ap.add_argument("--only", default=None, help="regex on repo/chart")
+    ap.add_argument("gitdirs", nargs="+")
+    args = ap.parse_args()
+
+    repos = []
+    for g in args.gitdirs:
+        repos.append(unpack(g, args.work))
+
+    results = []
+    counts = collections.Counter()
+    causes = collections.Counter()
+    cases_root = os.path.join(args.work, "cases")
+    shutil.rmtree(cases_root, ignore_errors=True)
+    for repo, commit, root in repos:
+        charts = find_charts(root)
+        by_name = {}
+        for c in charts:
+            n = load_yaml(os.path.join(c, "Chart.yaml")).get("name")
+            if n and n not in by_name:
+                by_name[n] = c
+        for src in charts:
+            rel = os.path.relpath(src, root)
+            label = "%s/%s" % (repo, rel)
+            if args.only and not re.search(args.only, label):
+                continue
+            dest = os.path.join(cases_root, repo.replace("/", "+"), rel)
+            shutil.copytree(src, dest, symlinks=False, ignore_dangling_symlinks=True)
+            missing = fill_dependencies(dest, by_name)
+            values = [None] + sorted(
+                os.path.join(dest, "ci", f)
+                for f in (os.listdir(os.path.join(dest, "ci")) if os.path.isdir(os.path.join(dest, "ci")) else [])
+                if f.endswith((".yaml", ".yml"))
+            )
+            for vf in values:
+                case = label + (" -f ci/" + os.path.basename(vf) if vf else "")
+                if missing:
+                    cls, detail = "skipped", "missing dependencies: " + ", ".join(missing)
+                else:
+                    extra = ["-f", vf] if vf else []
+                    h = sh([args.helm, "template", "rel", dest] + extra)
+                    o = sh([args.ours, "template", "rel", dest] + extra)
+                    cls = classify(*h, *o)
+                    detail = ""
+                    if cls in ("error-ours", "error-both"):
+                        detail = first_line(o[2])
+                        causes[cause(o[2])] += 1 if cls == "error-ours" else 0
+                    elif cls == "error-helm":
+                        detail = first_line(h[2])
+                counts[cls] += 1
+                results.append({"case": case, "commit": commit, "class": cls, "detail": detail})
+                print("%-12s %s %s" % (cls, case, detail[:150]), flush=True)
+
+    total = sum(counts.values())
+    lines = ["# corpus differential run", "", "cases: %d" % total]
+    for k in ("identical", "same-images", "diff-images", "error-ours", "error-helm", "error-both", "skipped"):
+        lines.append("- %s: %d" % (k, counts[k]))
+    lines += ["", "repositories:"]
+    for repo, commit, root in repos:
+        n = sum(1 for r in results if r["case"].startswith(repo + "/"))
+        lines.append("- %s @ %s (%d cases)" % (repo, commit[:12], n))
+    lines += ["", "errors in ours, by cause:"]
+    for c, n in causes.most_common(40):
+        if n:
+            lines.append("- %d x %s" % (n, c))
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.report:
+        with open(args.report, "w") as f:
+            f.write(text)
+        with open(args.report + ".json", "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
