@@ -7,6 +7,9 @@ with each `ci/*.yaml` values file it ships, by both tools, and each case is put 
 one class:
 
   identical      both render, same `# Source:` sequence and equal parsed documents
+  identical-but-random
+                 as identical, except for values that also differ between two
+                 helm runs of the same case (generated passwords, certificates)
   same-images    both render, documents differ, the same set of images
   diff-images    both render, the image sets differ
   error-ours     helm renders, charts-render fails
@@ -162,7 +165,31 @@ def cause(err):
     return line[:160]
 
 
-def classify(helm_rc, helm_out, helm_err, our_rc, our_out, our_err):
+RANDOM = object()
+
+
+def mask(a, b):
+    """`a` with every leaf that differs from `b` (a second helm run) masked: those
+    values are random (generated passwords, certificates, their checksums)."""
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+        return {k: mask(a[k], b[k]) for k in a}
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [mask(x, y) for x, y in zip(a, b)]
+    return a if a == b else RANDOM
+
+
+def masked_equal(m, o):
+    if m is RANDOM:
+        return True
+    if isinstance(m, dict) and isinstance(o, dict):
+        return m.keys() == o.keys() and all(masked_equal(m[k], o[k]) for k in m)
+    if isinstance(m, list) and isinstance(o, list):
+        return len(m) == len(o) and all(masked_equal(x, y) for x, y in zip(m, o))
+    return m == o
+
+
+def classify(h, h2, o, ignore_tests=False):
+    (helm_rc, helm_out, _), (our_rc, our_out, _) = h, o
     if helm_rc != 0 and our_rc != 0:
         return "error-both"
     if helm_rc != 0:
@@ -170,8 +197,17 @@ def classify(helm_rc, helm_out, helm_err, our_rc, our_out, our_err):
     if our_rc != 0:
         return "error-ours"
     hd, od = documents(helm_out), documents(our_out)
+    hd2 = documents(h2[1]) if h2[0] == 0 else hd
+    if ignore_tests:
+        hd, hd2, od = ([d for d in x if "/tests/" not in d[0]] for x in (hd, hd2, od))
     if hd == od:
         return "identical"
+    if len(hd) == len(hd2) and [s for s, _ in hd] == [s for s, _ in hd2]:
+        masked = [(s, mask(d, d2)) for (s, d), (_, d2) in zip(hd, hd2)]
+        if len(masked) == len(od) and all(
+            s == so and masked_equal(m, do) for (s, m), (so, do) in zip(masked, od)
+        ):
+            return "identical-but-random"
     hi = images([d for _, d in hd], set())
     oi = images([d for _, d in od], set())
     return "same-images" if hi == oi else "diff-images"
@@ -184,6 +220,7 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--report", default=None)
     ap.add_argument("--only", default=None, help="regex on repo/chart")
+    ap.add_argument("--ignore-tests", action="store_true", help="leave out templates/tests/ documents")
     ap.add_argument("gitdirs", nargs="+")
     args = ap.parse_args()
 
@@ -196,12 +233,21 @@ def main():
     causes = collections.Counter()
     cases_root = os.path.join(args.work, "cases")
     shutil.rmtree(cases_root, ignore_errors=True)
+    # Dependencies come from the same repository first, then from any other.
+    everywhere = {}
+    repo_charts = {}
     for repo, commit, root in repos:
-        charts = find_charts(root)
-        by_name = {}
-        for c in charts:
+        repo_charts[repo] = find_charts(root)
+        for c in repo_charts[repo]:
             n = load_yaml(os.path.join(c, "Chart.yaml")).get("name")
-            if n and n not in by_name:
+            if n and n not in everywhere:
+                everywhere[n] = c
+    for repo, commit, root in repos:
+        charts = repo_charts[repo]
+        by_name = dict(everywhere)
+        for c in reversed(charts):
+            n = load_yaml(os.path.join(c, "Chart.yaml")).get("name")
+            if n:
                 by_name[n] = c
         for src in charts:
             rel = os.path.relpath(src, root)
@@ -223,8 +269,9 @@ def main():
                 else:
                     extra = ["-f", vf] if vf else []
                     h = sh([args.helm, "template", "rel", dest] + extra)
+                    h2 = sh([args.helm, "template", "rel", dest] + extra)
                     o = sh([args.ours, "template", "rel", dest] + extra)
-                    cls = classify(*h, *o)
+                    cls = classify(h, h2, o, args.ignore_tests)
                     detail = ""
                     if cls in ("error-ours", "error-both"):
                         detail = first_line(o[2])
@@ -237,7 +284,7 @@ def main():
 
     total = sum(counts.values())
     lines = ["# corpus differential run", "", "cases: %d" % total]
-    for k in ("identical", "same-images", "diff-images", "error-ours", "error-helm", "error-both", "skipped"):
+    for k in ("identical", "identical-but-random", "same-images", "diff-images", "error-ours", "error-helm", "error-both", "skipped"):
         lines.append("- %s: %d" % (k, counts[k]))
     lines += ["", "repositories:"]
     for repo, commit, root in repos:

@@ -30,6 +30,23 @@ pub fn call(name: &str, a: &[Value]) -> Option<R> {
             let t = a.get(if name.starts_with("html") { 0 } else { 1 });
             Ok(Value::Str(format_go(&to_time(t), &layout)))
         }
+        "dateModify" | "mustDateModify" => {
+            let t = to_time(a.get(1));
+            match super::sprig_more::parse_go_duration(&s(a, 0)) {
+                Some(ns) => Ok(Value::Str(go_time(
+                    t + chrono::Duration::nanoseconds(ns as i64),
+                ))),
+                None if name == "dateModify" => Ok(Value::Str(go_time(t))),
+                None => Err(Fail::Msg(format!("time: invalid duration {:?}", s(a, 0)))),
+            }
+        }
+        "ago" => {
+            let since = Utc::now() - to_time(a.first());
+            let secs = (since.num_milliseconds() as f64 / 1000.0).round() as i128;
+            Ok(Value::Str(super::sprig_more::go_duration(
+                secs * 1_000_000_000,
+            )))
+        }
         "unixEpoch" => Ok(Value::Str(to_time(a.first()).timestamp().to_string())),
         "toDate" | "mustToDate" => Ok(Value::Str(
             parse_go(&s(a, 0), &s(a, 1))

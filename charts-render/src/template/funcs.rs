@@ -34,6 +34,7 @@ pub fn call(ex: &mut Exec, name: &str, a: Vec<Value>) -> R {
         .or_else(|| numbers(name, &a))
         .or_else(|| encoding(name, &a))
         .or_else(|| super::crypto::call(name, &a))
+        .or_else(|| super::sprig_more::call(name, &a))
         .or_else(|| super::extra::call(name, &a))
     {
         return r.map_err(|f| wrap(name, f));
@@ -71,8 +72,18 @@ fn canonical(name: &str) -> &str {
         "mustReverse" => "reverse",
         "mustSlice" => "slice",
         "mustDeepCopy" => "deepCopy",
-        "mustDateModify" => "dateModify",
         "push" => "append",
+        "mustChunk" => "chunk",
+        "biggest" => "max",
+        // Sprig's filepath functions are its path functions on Linux.
+        "osBase" => "base",
+        "osDir" => "dir",
+        "osExt" => "ext",
+        "osClean" => "clean",
+        "osIsAbs" => "isAbs",
+        "date_in_zone" => "dateInZone",
+        "date_modify" => "dateModify",
+        "must_date_modify" => "mustDateModify",
         _ => name,
     }
 }
@@ -109,12 +120,73 @@ pub fn to_i64(v: &Value) -> i64 {
         Value::Int(i) => *i,
         Value::Float(f) => *f as i64,
         Value::Bool(b) => *b as i64,
-        Value::Str(s) => s
-            .trim()
-            .parse::<i64>()
-            .or_else(|_| s.trim().parse::<f64>().map(|f| f as i64))
-            .unwrap_or(0),
+        Value::Str(s) => cast_int(s),
         _ => 0,
+    }
+}
+
+/// `cast.ToInt64` of a string: `strconv.ParseInt(s, 0, 0)` after dropping a
+/// trailing `.0`, so `0x10` is 16, `0777` is 511 and `1e3` or `1.5` are 0.
+fn cast_int(s: &str) -> i64 {
+    let t = match s.split_once('.') {
+        Some((int, frac)) if frac.bytes().all(|b| b == b'0') => int,
+        _ => s,
+    };
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let body = body.replace('_', "");
+    let lower = body.to_ascii_lowercase();
+    let parsed = if let Some(h) = lower.strip_prefix("0x") {
+        i64::from_str_radix(h, 16)
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        i64::from_str_radix(b, 2)
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        i64::from_str_radix(o, 8)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        i64::from_str_radix(&lower[1..], 8)
+    } else {
+        lower.parse::<i64>()
+    };
+    parsed.map(|v| if neg { -v } else { v }).unwrap_or(0)
+}
+
+/// Go's `path.Base`.
+fn go_base(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let t = p.trim_end_matches('/');
+    if t.is_empty() {
+        return "/".into();
+    }
+    t.rsplit('/').next().unwrap_or(t).to_string()
+}
+
+/// goutils.Uncapitalize: the first letter of each space-separated word lowered.
+fn uncapitalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut at_start = true;
+    for c in s.chars() {
+        if at_start && !c.is_whitespace() {
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+        at_start = c.is_whitespace();
+    }
+    out
+}
+
+/// Go's base64 error text.
+fn go_base64_error(e: &base64::DecodeError) -> String {
+    match e {
+        base64::DecodeError::InvalidByte(at, _) | base64::DecodeError::InvalidLastSymbol(at, _) => {
+            format!("illegal base64 data at input byte {at}")
+        }
+        base64::DecodeError::InvalidLength(at) => format!("illegal base64 data at input byte {at}"),
+        base64::DecodeError::InvalidPadding => "illegal base64 data at input byte 0".into(),
     }
 }
 
@@ -247,13 +319,6 @@ fn index(a: &[Value]) -> R {
 fn slice(a: &[Value]) -> R {
     let lo = a.get(1).map_or(0, to_i64).max(0) as usize;
     match a.first() {
-        Some(Value::Str(s)) => {
-            let hi = a
-                .get(2)
-                .map_or(s.len(), |v| to_i64(v) as usize)
-                .min(s.len());
-            Ok(Value::Str(s.get(lo.min(hi)..hi).unwrap_or("").to_string()))
-        }
         Some(Value::List(l)) => {
             let hi = a
                 .get(2)
@@ -261,7 +326,11 @@ fn slice(a: &[Value]) -> R {
                 .min(l.len());
             Ok(Value::list(l[lo.min(hi)..hi].to_vec()))
         }
-        _ => err("error calling slice: cannot slice"),
+        Some(v) => err(format!(
+            "error calling slice: list should be type of slice or array but {}",
+            v.kind()
+        )),
+        None => err("error calling slice: cannot slice"),
     }
 }
 
@@ -330,22 +399,27 @@ fn indent(n: i64, s: &str) -> String {
     format!("{pad}{}", s.replace('\n', &format!("\n{pad}")))
 }
 
+/// Words as xstrings splits them for the case conversions: at non-alphanumerics,
+/// before an upper-case letter after a lower-case one or a digit, and before the
+/// last capital of an acronym (`HTTPServer` is `HTTP` `Server`).
 fn words(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
     let mut out = Vec::new();
     let mut cur = String::new();
-    let mut prev_lower = false;
-    for c in s.chars() {
+    for (i, &c) in chars.iter().enumerate() {
         if !c.is_alphanumeric() {
             if !cur.is_empty() {
                 out.push(std::mem::take(&mut cur));
             }
-            prev_lower = false;
             continue;
         }
-        if c.is_uppercase() && prev_lower && !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
+        if c.is_uppercase() && !cur.is_empty() {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
+                out.push(std::mem::take(&mut cur));
+            }
         }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
         cur.push(c);
     }
     if !cur.is_empty() {
@@ -367,13 +441,7 @@ fn strings(name: &str, a: &[Value]) -> Option<R> {
         "upper" => st(s0().to_uppercase()),
         "lower" => st(s0().to_lowercase()),
         "title" => st(title(&s0())),
-        "untitle" => st({
-            let x = s0();
-            let mut c = x.chars();
-            c.next()
-                .map(|f| f.to_lowercase().chain(c).collect())
-                .unwrap_or_default()
-        }),
+        "untitle" => st(uncapitalize(&s0())),
         "trim" => st(s0().trim().to_string()),
         "trimAll" => st(s(a, 1).trim_matches(|c| s0().contains(c)).to_string()),
         "trimPrefix" => st(s(a, 1)
@@ -393,7 +461,7 @@ fn strings(name: &str, a: &[Value]) -> Option<R> {
         "indent" => st(indent(n(a, 0), &s(a, 1))),
         "nindent" => st(format!("\n{}", indent(n(a, 0), &s(a, 1)))),
         "repeat" => st(s(a, 1).repeat(n(a, 0).max(0) as usize)),
-        "substr" => st(substr(n(a, 0), n(a, 1), &s(a, 2))),
+        "substr" => substr(n(a, 0), n(a, 1), &s(a, 2)).map(Value::Str),
         "quote" => st(a
             .iter()
             .filter(|v| !matches!(v, Value::Nil))
@@ -487,10 +555,15 @@ fn strings(name: &str, a: &[Value]) -> Option<R> {
                     .into_owned(),
             )
         }),
-        "regexSplit" => {
-            regex(&s0()).map(|r| Value::list(r.split(&s(a, 1)).map(Value::str).collect()))
-        }
-        "base" => st(s0().rsplit('/').next().unwrap_or("").to_string()),
+        "regexSplit" => regex(&s0()).map(|r| {
+            let hay = s(a, 1);
+            Value::list(match n(a, 2) {
+                0 => Vec::new(),
+                k if k < 0 => r.split(&hay).map(Value::str).collect(),
+                k => r.splitn(&hay, k as usize).map(Value::str).collect(),
+            })
+        }),
+        "base" => st(go_base(&s0())),
         "dir" => st(s0().rsplit_once('/').map_or(".".into(), |(d, _)| {
             if d.is_empty() {
                 "/".into()
@@ -502,7 +575,6 @@ fn strings(name: &str, a: &[Value]) -> Option<R> {
             .rsplit_once('.')
             .filter(|(_, e)| !e.contains('/'))
             .map_or(String::new(), |(_, e)| format!(".{e}"))),
-        "env" | "expandenv" => st(String::new()),
         _ => return None,
     })
 }
@@ -518,15 +590,31 @@ fn trunc(n: i64, s: &str) -> String {
     }
 }
 
-fn substr(start: i64, end: i64, s: &str) -> String {
+/// Sprig's `substr`, which slices as Go does and fails where Go's slicing panics.
+fn substr(start: i64, end: i64, s: &str) -> Result<String, Fail> {
     let len = s.len() as i64;
-    let start = start.clamp(0, len) as usize;
-    let end = if end < 0 || end > len {
-        len as usize
+    let (lo, hi) = if start < 0 {
+        if end > len || end < 0 {
+            return err(format!(
+                "runtime error: slice bounds out of range [:{end}] with length {len}"
+            ));
+        }
+        (0, end)
+    } else if end < 0 || end > len {
+        if start > len {
+            return err(format!(
+                "runtime error: slice bounds out of range [{start}:{len}]"
+            ));
+        }
+        (start, len)
+    } else if start > end {
+        return err(format!(
+            "runtime error: slice bounds out of range [{start}:{end}]"
+        ));
     } else {
-        end as usize
+        (start, end)
     };
-    s.get(start..end.max(start)).unwrap_or("").to_string()
+    Ok(String::from_utf8_lossy(&s.as_bytes()[lo as usize..hi as usize]).into_owned())
 }
 
 fn as_list(v: Option<&Value>) -> Result<Rc<Vec<Value>>, Fail> {
@@ -589,7 +677,12 @@ fn lists(name: &str, a: &[Value]) -> Option<R> {
             v.sort();
             lv(v.into_iter().map(Value::Str).collect())
         }),
-        "toStrings" => l().and_then(|l| lv(l.iter().map(|v| Value::Str(strval(v))).collect())),
+        "toStrings" => l().and_then(|l| {
+            lv(l.iter()
+                .filter(|v| !matches!(v, Value::Nil))
+                .map(|v| Value::Str(strval(v)))
+                .collect())
+        }),
         "until" => lv((0..n(a, 0)).map(Value::Int).collect()),
         "untilStep" => {
             let (start, stop, step) = (n(a, 0), n(a, 1), n(a, 2));
@@ -796,7 +889,11 @@ fn numbers(name: &str, a: &[Value]) -> Option<R> {
             f((a.first().map_or(0.0, to_f64) * p).round() / p)
         }
         "int" | "int64" | "atoi" => Ok(Value::Int(a.first().map_or(0, to_i64))),
-        "float64" | "toDecimal" => f(a.first().map_or(0.0, to_f64)),
+        "float64" => f(a.first().map_or(0.0, to_f64)),
+        // Sprig reads the text as octal.
+        "toDecimal" => Ok(Value::Int(
+            i64::from_str_radix(&strval(a.first().unwrap_or(&Value::Nil)), 8).unwrap_or(0),
+        )),
         "semverCompare" => semver_compare(&s(a, 0), &s(a, 1)).map(Value::Bool),
         "semver" => semver_value(&s(a, 0)),
         _ => return None,
@@ -894,7 +991,7 @@ fn encoding(name: &str, a: &[Value]) -> Option<R> {
         "b64dec" => st(b64
             .decode(s(a, 0))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_else(|e| e.to_string())),
+            .unwrap_or_else(|e| go_base64_error(&e))),
         "sha256sum" => st(hex::encode(sha2::Sha256::digest(s(a, 0).as_bytes()))),
         "sha512sum" => st(hex::encode(sha2::Sha512::digest(s(a, 0).as_bytes()))),
         "sha1sum" => st(hex::encode(sha1(s(a, 0).as_bytes()))),

@@ -12,6 +12,7 @@ mod gofmt;
 mod gojson;
 mod lexer;
 mod parser;
+mod sprig_more;
 pub mod value;
 pub(crate) mod yaml;
 pub(crate) mod yaml11;
