@@ -38,6 +38,7 @@ pub mod fetch;
 mod images;
 pub mod render;
 pub mod repo;
+mod schema;
 pub mod template;
 pub mod values;
 

@@ -119,6 +119,25 @@ impl Node<'_> {
         }
     }
 
+    /// `ValidateAgainstSchema`: this chart's schema against `values`, then each
+    /// enabled subchart's against its section.
+    fn validate_schemas(&self, values: &Value, out: &mut String) {
+        if let Some(schema) = &self.chart.schema {
+            let json = serde_json::from_str(&crate::template::gojson_marshal(values))
+                .unwrap_or(serde_json::Value::Null);
+            if let Err(lines) = crate::schema::validate(schema, &json) {
+                out.push_str(&format!("{}:\n{lines}", self.chart.metadata.name));
+            }
+        }
+        for sub in &self.subs {
+            let v = match values.get(&sub.name) {
+                v @ Value::Map(_) => v,
+                _ => empty_map(),
+            };
+            sub.validate_schemas(&v, out);
+        }
+    }
+
     /// Drops subcharts disabled by `condition` or `tags` (tags read from the top level).
     fn process_enabled(&mut self, user: &Value, top: Option<&Value>) {
         let cvals = user.deep_copy();
@@ -218,6 +237,13 @@ pub fn render(chart: &Chart, user: &Value, opts: &RenderOptions) -> Result<Vec<M
     root.process_imports();
     let values = user.deep_copy();
     root.coalesce(&values);
+    let mut schema_errors = String::new();
+    root.validate_schemas(&values, &mut schema_errors);
+    if !schema_errors.is_empty() {
+        return Err(Error::Schema {
+            message: schema_errors,
+        });
+    }
     let mut jobs = Vec::new();
     collect(&root, &root.name, values, &mut jobs);
     let mut set = TemplateSet::new();

@@ -23,6 +23,11 @@ use std::fmt;
 use std::rc::Rc;
 
 pub use funcs::loose_version;
+
+/// `v` as Go's `encoding/json` marshals it (as Helm's `toRawJson`).
+pub fn gojson_marshal(v: &Value) -> String {
+    gojson::marshal(v, false, false)
+}
 pub use value::Value;
 
 /// A template that failed to parse or execute, located as Go reports it.
