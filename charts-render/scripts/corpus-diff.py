@@ -273,6 +273,8 @@ def main():
                     o = sh([args.ours, "template", "rel", dest] + extra)
                     cls = classify(h, h2, o, args.ignore_tests)
                     detail = ""
+                    if cls == "error-both" and first_line(o[2]) == first_line(h[2]):
+                        counts["error-both-same-message"] += 1
                     if cls in ("error-ours", "error-both"):
                         detail = first_line(o[2])
                         causes[cause(o[2])] += 1 if cls == "error-ours" else 0
@@ -282,9 +284,9 @@ def main():
                 results.append({"case": case, "commit": commit, "class": cls, "detail": detail})
                 print("%-12s %s %s" % (cls, case, detail[:150]), flush=True)
 
-    total = sum(counts.values())
+    total = sum(v for k, v in counts.items() if k != "error-both-same-message")
     lines = ["# corpus differential run", "", "cases: %d" % total]
-    for k in ("identical", "identical-but-random", "same-images", "diff-images", "error-ours", "error-helm", "error-both", "skipped"):
+    for k in ("identical", "identical-but-random", "same-images", "diff-images", "error-ours", "error-helm", "error-both", "error-both-same-message", "skipped"):
         lines.append("- %s: %d" % (k, counts[k]))
     lines += ["", "repositories:"]
     for repo, commit, root in repos:

@@ -141,6 +141,10 @@ const TABLE: &[(&str, &str)] = &[
         r#"{{ b64dec "!!" }}|{{ base "/a/b/" }}|{{ base "" }}|{{ substr -1 2 "abc" }}|{{ trunc -3 "abcdef" }}"#,
         "illegal base64 data at input byte 0|b|.|ab|def",
     ),
+    (
+        r#"{{ toYamlPretty (dict "a" (list 1 (dict "k" "v")) "big" 1000000.0 "s" "y" "long" "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq") }}"#,
+        "a:\n  - 1\n  - k: v\nbig: 1e+06\nlong: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq\ns: \"y\"",
+    ),
 ];
 
 /// Calls that fail in helm, with the end of helm's message.

@@ -23,9 +23,9 @@ pub fn to_yaml(v: &Value) -> String {
     to_yaml_with(v, false)
 }
 
-/// As [`to_yaml`]; `indent_sequences` writes lists one step deeper than their key,
-/// as go-yaml v3 (Helm's `toYamlPretty`) does.
-pub fn to_yaml_with(v: &Value, indent_sequences: bool) -> String {
+/// As [`to_yaml`]; `v3` writes as go-yaml v3 (Helm's `toYamlPretty`) does: lists
+/// one step deeper than their key, no folding, floats without the JSON detour.
+pub fn to_yaml_with(v: &Value, v3: bool) -> String {
     let mut e = Emitter {
         out: String::new(),
         column: 0,
@@ -33,7 +33,8 @@ pub fn to_yaml_with(v: &Value, indent_sequences: bool) -> String {
         indention: true,
         indent: -1,
         indents: Vec::new(),
-        indent_sequences,
+        indent_sequences: v3,
+        width: if v3 { usize::MAX } else { BEST_WIDTH },
     };
     e.node(v, Ctx::default());
     // Document end: a line break unless the last scalar already ended one.
@@ -56,6 +57,7 @@ struct Emitter {
     indent: i32,
     indents: Vec<i32>,
     indent_sequences: bool,
+    width: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -137,6 +139,9 @@ impl Emitter {
             Value::Map(_) | Value::Files(_) => self.flow_empty("{", "}"),
             Value::List(_) | Value::ApiVersions(_) => self.flow_empty("[", "]"),
             Value::Str(s) => self.string(s, ctx),
+            Value::Float(f) if self.indent_sequences => {
+                self.scalar(&super::value::format_float_g(*f), Style::Plain, ctx)
+            }
             other => self.scalar(&plain_text(other), Style::Plain, ctx),
         }
     }
@@ -224,7 +229,7 @@ impl Emitter {
         for (i, &c) in v.iter().enumerate() {
             if c == ' ' {
                 let next_space = v.get(i + 1) == Some(&' ');
-                if allow_breaks && !spaces && self.column > BEST_WIDTH && !next_space {
+                if allow_breaks && !spaces && self.column > self.width && !next_space {
                     self.write_indent();
                 } else {
                     self.put(c);
@@ -249,7 +254,7 @@ impl Emitter {
                 let next_space = v.get(i + 1) == Some(&' ');
                 if allow_breaks
                     && !spaces
-                    && self.column > BEST_WIDTH
+                    && self.column > self.width
                     && i > 0
                     && i < v.len() - 1
                     && !next_space
@@ -293,7 +298,7 @@ impl Emitter {
                 self.escape(c);
                 spaces = false;
             } else if c == ' ' {
-                if allow_breaks && !spaces && self.column > BEST_WIDTH && i > 0 && i < v.len() - 1 {
+                if allow_breaks && !spaces && self.column > self.width && i > 0 && i < v.len() - 1 {
                     self.write_indent();
                     if v.get(i + 1) == Some(&' ') {
                         self.put('\\');
