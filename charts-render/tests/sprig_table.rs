@@ -145,6 +145,19 @@ const TABLE: &[(&str, &str)] = &[
         r#"{{ toYamlPretty (dict "a" (list 1 (dict "k" "v")) "big" 1000000.0 "s" "y" "long" "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq") }}"#,
         "a:\n  - 1\n  - k: v\nbig: 1e+06\nlong: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq\ns: \"y\"",
     ),
+    (
+        r#"{{ merge (dict "a" 0 "b" "" "c" false) (dict "a" 1 "b" "y" "c" true "n" nil) | toJson }}"#,
+        r#"{"a":1,"b":"y","c":true}"#,
+    ),
+    (
+        r#"{{ mergeOverwrite (dict "a" 1 "b" "x" "d" (list 1) "e" (dict "k" 1)) (dict "a" 0 "b" "" "d" (list) "e" (dict)) | toJson }}"#,
+        r#"{"a":0,"b":"","d":[],"e":{"k":1}}"#,
+    ),
+    (r#"{{ dict "a" 1 "b" | toJson }}"#, r#"{"a":1,"b":""}"#),
+    (
+        r#"{{ fromJson "[1]" | toJson }}|{{ fromJsonArray "{}" | toJson }}|{{ fromJson "" | toJson }}"#,
+        r#"{"Error":"json: cannot unmarshal array into Go value of type map[string]interface {}"}|["json: cannot unmarshal object into Go value of type []interface {}"]|{"Error":"unexpected end of JSON input"}"#,
+    ),
 ];
 
 /// Calls that fail in helm, with the end of helm's message.

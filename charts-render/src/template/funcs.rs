@@ -728,7 +728,8 @@ fn as_map(v: Option<&Value>, fname: &str) -> Result<super::value::Map, Fail> {
     }
 }
 
-/// Sprig's `merge` (dst wins) / `mergeOverwrite` (src wins), recursing into maps.
+/// Sprig's `merge` (dst wins unless empty) / `mergeOverwrite` (src wins), recursing
+/// into maps, as mergo does.
 fn merge_into(dst: &super::value::Map, src: &super::value::Map, overwrite: bool) {
     let src = src.borrow().clone();
     for (k, sv) in src {
@@ -737,8 +738,10 @@ fn merge_into(dst: &super::value::Map, src: &super::value::Map, overwrite: bool)
             (Some(Value::Map(d)), Value::Map(s)) if !Rc::ptr_eq(&d, s) => {
                 merge_into(&d, s, overwrite)
             }
-            (Some(d), _) if !overwrite && !matches!(d, Value::Nil) => {}
-            (Some(_), Value::Nil) if overwrite => {}
+            // mergo without override fills only dst's empty values (0, "", false, nil,
+            // empty collections), and never with nil.
+            (Some(d), _) if !overwrite && d.truthy() => {}
+            (_, Value::Nil) => {}
             _ => {
                 dst.borrow_mut().insert(k, sv.deep_copy());
             }
@@ -748,9 +751,10 @@ fn merge_into(dst: &super::value::Map, src: &super::value::Map, overwrite: bool)
 
 fn dicts(name: &str, a: &[Value]) -> Option<R> {
     Some(match name {
+        // A key without a value gets "", as Sprig's `dict` does.
         "dict" => Ok(Value::map(
             a.chunks(2)
-                .map(|c| (strval(&c[0]), c.get(1).cloned().unwrap_or_default()))
+                .map(|c| (strval(&c[0]), c.get(1).cloned().unwrap_or(Value::str(""))))
                 .collect(),
         )),
         "set" => as_map(a.first(), name).map(|m| {
@@ -955,6 +959,46 @@ fn json(v: &Value, pretty: bool, raw: bool) -> String {
     super::gojson::marshal(v, pretty, !raw)
 }
 
+/// `json.Unmarshal` into a map (or a slice), with Go's messages for the usual errors.
+fn from_json_as(text: &str, want_list: bool) -> Result<Value, String> {
+    let j: serde_json::Value = serde_json::from_str(text).map_err(|e| go_json_error(text, &e))?;
+    let kind = match &j {
+        serde_json::Value::Object(_) if !want_list => return Ok(Value::from_json(&j)),
+        serde_json::Value::Array(_) if want_list => return Ok(Value::from_json(&j)),
+        serde_json::Value::Null => return Ok(Value::from_json(&j)),
+        serde_json::Value::Object(_) => "object",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::Bool(_) => "bool",
+    };
+    let target = if want_list {
+        "[]interface {}"
+    } else {
+        "map[string]interface {}"
+    };
+    Err(format!(
+        "json: cannot unmarshal {kind} into Go value of type {target}"
+    ))
+}
+
+fn go_json_error(text: &str, e: &serde_json::Error) -> String {
+    if e.is_eof() {
+        return "unexpected end of JSON input".into();
+    }
+    // serde's column is 1-based; the offending character is Go's subject.
+    let offset: usize = text
+        .split_inclusive('\n')
+        .take(e.line().saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>()
+        + e.column().saturating_sub(1);
+    match text[offset.min(text.len())..].chars().next() {
+        Some(c) => format!("invalid character {c:?} looking for beginning of value"),
+        None => e.to_string(),
+    }
+}
+
 fn from_yaml_value(text: &str, want_list: bool) -> Value {
     match super::yaml11::parse(text) {
         Ok(y) => match y {
@@ -981,11 +1025,12 @@ fn encoding(name: &str, a: &[Value]) -> Option<R> {
         "toJson" => st(json(&v0(), false, false)),
         "toPrettyJson" => st(json(&v0(), true, false)),
         "toRawJson" => st(json(&v0(), false, true)),
-        "fromJson" | "fromJsonArray" => {
-            Ok(match serde_json::from_str::<serde_json::Value>(&s(a, 0)) {
-                Ok(j) => Value::from_json(&j),
-                Err(e) => Value::map([("Error".to_string(), Value::Str(e.to_string()))].into()),
-            })
+        "fromJson" => Ok(match from_json_as(&s(a, 0), false) {
+            Ok(v) => v,
+            Err(e) => Value::map([("Error".to_string(), Value::Str(e))].into()),
+        }),
+        "fromJsonArray" => {
+            Ok(from_json_as(&s(a, 0), true).unwrap_or_else(|e| Value::list(vec![Value::Str(e)])))
         }
         "b64enc" => st(b64.encode(s(a, 0))),
         "b64dec" => st(b64
