@@ -163,6 +163,18 @@ const TABLE: &[(&str, &str)] = &[
 /// Calls that fail in helm, with the end of helm's message.
 const FAILURES: &[(&str, &str)] = &[
     (
+        r#"{{ trunc 5 }}"#,
+        "wrong number of args for trunc: want 2 got 1",
+    ),
+    (
+        r#"{{ "x" | trunc 5 6 }}"#,
+        "wrong number of args for trunc: want 2 got 3",
+    ),
+    (
+        r#"{{ without }}"#,
+        "wrong number of args for without: want at least 1 got 0",
+    ),
+    (
         r#"{{ substr 3 1 "abcdef" }}"#,
         "error calling substr: runtime error: slice bounds out of range [3:1]",
     ),
@@ -220,4 +232,40 @@ fn random_functions_have_helms_shape() {
 fn helm_removes_env_functions() {
     let e = render("{{ env \"HOME\" }}").unwrap_err();
     assert!(e.contains("\"env\" not defined"), "{e}");
+}
+
+/// Sprig 3.3's function table less `env`/`expandenv`, plus Helm 3.17's own.
+const HELM_FUNCTIONS: &str = "
+abbrev abbrevboth add add1 add1f addf adler32sum ago all any append atoi b32dec b32enc
+b64dec b64enc base bcrypt biggest buildCustomCert camelcase cat ceil chunk clean
+coalesce compact concat contains date dateInZone dateModify date_in_zone date_modify
+decryptAES deepCopy deepEqual default derivePassword dict dig dir div divf duration
+durationRound empty encryptAES ext fail first float64 floor fromJson genCA genCAWithKey
+genPrivateKey genSelfSignedCert genSelfSignedCertWithKey genSignedCert
+genSignedCertWithKey get getHostByName has hasKey hasPrefix hasSuffix hello htmlDate
+htmlDateInZone htpasswd indent initial initials int int64 isAbs join kebabcase keys
+kindIs kindOf last list lower max maxf merge mergeOverwrite min minf mod mul mulf
+mustAppend mustChunk mustCompact mustDateModify mustDeepCopy mustFirst mustFromJson
+mustHas mustInitial mustLast mustMerge mustMergeOverwrite mustPrepend mustRegexFind
+mustRegexFindAll mustRegexMatch mustRegexReplaceAll mustRegexReplaceAllLiteral
+mustRegexSplit mustRest mustReverse mustSlice mustToDate mustToJson mustToPrettyJson
+mustToRawJson mustUniq mustWithout must_date_modify nindent nospace now omit osBase
+osClean osDir osExt osIsAbs pick pluck plural prepend quote randAlpha randAlphaNum
+randAscii randBytes randInt randNumeric regexFind regexFindAll regexMatch regexQuoteMeta
+regexReplaceAll regexReplaceAllLiteral regexSplit repeat replace rest reverse round
+semver semverCompare seq set sha1sum sha256sum sha512sum shuffle slice snakecase
+sortAlpha split splitList splitn squote sub subf substr swapcase ternary title toDate
+toDecimal toJson toPrettyJson toRawJson toString toStrings trim trimAll trimPrefix
+trimSuffix trimall trunc tuple typeIs typeIsLike typeOf uniq unixEpoch unset until
+untilStep untitle upper urlJoin urlParse uuidv4 values without wrap wrapWith toToml
+fromToml toYamlPretty fromYamlArray fromJsonArray include tpl required lookup
+";
+
+#[test]
+fn every_helm_function_is_defined() {
+    let missing: Vec<&str> = HELM_FUNCTIONS
+        .split_whitespace()
+        .filter(|f| render(&format!("{{{{ {f} }}}}")).is_err_and(|e| e.contains("not defined")))
+        .collect();
+    assert!(missing.is_empty(), "not defined: {missing:?}");
 }

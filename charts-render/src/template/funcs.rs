@@ -21,6 +21,9 @@ fn err<T>(msg: impl Into<String>) -> Result<T, Fail> {
 
 /// Calls function `name`.
 pub fn call(ex: &mut Exec, name: &str, a: Vec<Value>) -> R {
+    if let Some(m) = super::arity::check(name, a.len()) {
+        return err(m);
+    }
     let name = canonical(name);
     if let Some(r) = helm(ex, name, &a) {
         return r;

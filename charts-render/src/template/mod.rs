@@ -4,6 +4,7 @@
 //! files, later files overriding earlier ones, as Helm's parse order does) and each
 //! file is executed with its own dot.
 
+mod arity;
 mod crypto;
 mod exec;
 mod extra;
