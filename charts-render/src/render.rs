@@ -74,12 +74,12 @@ fn tree<'c>(chart: &'c Chart, name: String) -> Result<Node<'c>, Error> {
     let deps = chart.metadata.dependencies.clone();
     // Subcharts that Chart.yaml does not mention are always included.
     for sub in &chart.subcharts {
-        if !deps.iter().any(|d| d.name == sub.metadata.name) {
+        if !deps.iter().any(|d| matches_dependency(d, sub)) {
             subs.push(tree(sub, sub.metadata.name.clone())?);
         }
     }
     for d in &deps {
-        if let Some(sub) = chart.subcharts.iter().find(|s| s.metadata.name == d.name) {
+        if let Some(sub) = chart.subcharts.iter().find(|s| matches_dependency(d, s)) {
             subs.push(tree(sub, d.effective_name().to_string())?);
         }
     }
@@ -94,6 +94,19 @@ fn tree<'c>(chart: &'c Chart, name: String) -> Result<Node<'c>, Error> {
         deps,
         subs,
     })
+}
+
+/// Helm's `IsCompatibleRange`: a subchart stands for a dependency only when its
+/// version satisfies the dependency's constraint (an empty constraint never does);
+/// otherwise it renders as a chart Chart.yaml does not mention, without alias.
+fn matches_dependency(d: &Dependency, sub: &Chart) -> bool {
+    if d.name != sub.metadata.name || d.version.trim().is_empty() {
+        return false;
+    }
+    let Some(v) = crate::template::loose_version(&sub.metadata.version) else {
+        return false;
+    };
+    crate::repo::parse_constraint(&d.version).is_ok_and(|c| c.matches_loose(&v))
 }
 
 impl Node<'_> {

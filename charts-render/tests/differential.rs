@@ -66,6 +66,9 @@ const CASES: &[(&str, &[&str], bool)] = &[
     ("schema", &["sub.enabled=false,sub.port=x"], false),
     ("schema", &["image.repository="], true),
     ("schema", &["image=null"], true),
+    // Aliases and conditions apply only to subcharts whose version fits the constraint.
+    ("depversions", &[], false),
+    ("depversions", &["second.enabled=true,b.enabled=x"], false),
     ("umbrella", &[], false),
     ("umbrella", &["frontend.enabled=false"], false),
     ("umbrella", &["tags.extras=false"], false),

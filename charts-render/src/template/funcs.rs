@@ -996,7 +996,7 @@ fn go_json_error(text: &str, e: &serde_json::Error) -> String {
         .map(str::len)
         .sum::<usize>()
         + e.column().saturating_sub(1);
-    match text[offset.min(text.len())..].chars().next() {
+    match text.get(offset..).and_then(|t| t.chars().next()) {
         Some(c) => format!("invalid character {c:?} looking for beginning of value"),
         None => e.to_string(),
     }

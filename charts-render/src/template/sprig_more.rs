@@ -94,7 +94,10 @@ fn abbreviate_full(s: &str, offset: usize, max: usize) -> String {
         return String::new();
     }
     if offset + max - 3 < len {
-        return format!("...{}", abbreviate_full(&s[offset..], 0, max - 3));
+        return format!(
+            "...{}",
+            abbreviate_full(s.get(offset..).unwrap_or_default(), 0, max - 3)
+        );
     }
     format!("...{}", cut(len - (max - 3), len))
 }
