@@ -14,7 +14,9 @@ one class:
   diff-images    both render, the image sets differ
   error-ours     helm renders, charts-render fails
   error-helm     charts-render renders, helm fails
-  error-both     both fail
+  error-both-same-message
+                 both fail with the same first line
+  error-both     both fail, differently
   skipped        a dependency is neither vendored nor in the same repository
 
 Dependencies missing from `charts/` are taken from the chart of the same name in
@@ -26,6 +28,8 @@ usage: corpus-diff.py --ours BIN --helm BIN --work DIR [--report FILE] GITDIR...
 
 import argparse
 import collections
+import concurrent.futures
+import hashlib
 import json
 import os
 import re
@@ -188,7 +192,9 @@ def masked_equal(m, o):
     return m == o
 
 
-def classify(h, h2, o, ignore_tests=False):
+def classify(h, second_helm, o, ignore_tests=False):
+    """`second_helm()` renders the case with helm again, asked for only when the
+    first comparison fails."""
     (helm_rc, helm_out, _), (our_rc, our_out, _) = h, o
     if helm_rc != 0 and our_rc != 0:
         return "error-both"
@@ -197,11 +203,14 @@ def classify(h, h2, o, ignore_tests=False):
     if our_rc != 0:
         return "error-ours"
     hd, od = documents(helm_out), documents(our_out)
-    hd2 = documents(h2[1]) if h2[0] == 0 else hd
     if ignore_tests:
-        hd, hd2, od = ([d for d in x if "/tests/" not in d[0]] for x in (hd, hd2, od))
+        hd, od = ([d for d in x if "/tests/" not in d[0]] for x in (hd, od))
     if hd == od:
         return "identical"
+    h2 = second_helm()
+    hd2 = documents(h2[1]) if h2[0] == 0 else hd
+    if ignore_tests:
+        hd2 = [d for d in hd2 if "/tests/" not in d[0]]
     if len(hd) == len(hd2) and [s for s, _ in hd] == [s for s, _ in hd2]:
         masked = [(s, mask(d, d2)) for (s, d), (_, d2) in zip(hd, hd2)]
         if len(masked) == len(od) and all(
@@ -220,6 +229,7 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--report", default=None)
     ap.add_argument("--only", default=None, help="regex on repo/chart")
+    ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--ignore-tests", action="store_true", help="leave out templates/tests/ documents")
     ap.add_argument("gitdirs", nargs="+")
     args = ap.parse_args()
@@ -228,9 +238,7 @@ def main():
     for g in args.gitdirs:
         repos.append(unpack(g, args.work))
 
-    results = []
-    counts = collections.Counter()
-    causes = collections.Counter()
+    cases = []
     cases_root = os.path.join(args.work, "cases")
     shutil.rmtree(cases_root, ignore_errors=True)
     # Dependencies come from the same repository first, then from any other.
@@ -257,36 +265,63 @@ def main():
             dest = os.path.join(cases_root, repo.replace("/", "+"), rel)
             shutil.copytree(src, dest, symlinks=False, ignore_dangling_symlinks=True)
             missing = fill_dependencies(dest, by_name)
+            ci = os.path.join(dest, "ci")
             values = [None] + sorted(
-                os.path.join(dest, "ci", f)
-                for f in (os.listdir(os.path.join(dest, "ci")) if os.path.isdir(os.path.join(dest, "ci")) else [])
+                os.path.join(ci, f) for f in (os.listdir(ci) if os.path.isdir(ci) else [])
                 if f.endswith((".yaml", ".yml"))
             )
             for vf in values:
                 case = label + (" -f ci/" + os.path.basename(vf) if vf else "")
-                if missing:
-                    cls, detail = "skipped", "missing dependencies: " + ", ".join(missing)
-                else:
-                    extra = ["-f", vf] if vf else []
-                    h = sh([args.helm, "template", "rel", dest] + extra)
-                    h2 = sh([args.helm, "template", "rel", dest] + extra)
-                    o = sh([args.ours, "template", "rel", dest] + extra)
-                    cls = classify(h, h2, o, args.ignore_tests)
-                    detail = ""
-                    if cls == "error-both" and first_line(o[2]) == first_line(h[2]):
-                        counts["error-both-same-message"] += 1
-                    if cls in ("error-ours", "error-both"):
-                        detail = first_line(o[2])
-                        causes[cause(o[2])] += 1 if cls == "error-ours" else 0
-                    elif cls == "error-helm":
-                        detail = first_line(h[2])
-                counts[cls] += 1
-                results.append({"case": case, "commit": commit, "class": cls, "detail": detail})
-                print("%-12s %s %s" % (cls, case, detail[:150]), flush=True)
+                cases.append((case, commit, dest, vf, missing))
 
-    total = sum(v for k, v in counts.items() if k != "error-both-same-message")
+    cache_dir = os.path.join(args.work, "helm-cache")
+    os.makedirs(cache_dir, exist_ok=True)
+
+    def helm_run(case, commit, cmd, n):
+        """helm's answers are cached per case and commit: they do not change."""
+        key = hashlib.sha256(("%s %s %d" % (case, commit, n)).encode()).hexdigest()
+        path = os.path.join(cache_dir, key + ".json")
+        if os.path.exists(path):
+            with open(path) as f:
+                return tuple(json.load(f))
+        r = sh(cmd)
+        with open(path, "w") as f:
+            json.dump(list(r), f)
+        return r
+
+    def run(item):
+        case, commit, dest, vf, missing = item
+        if missing:
+            return case, commit, "skipped", "missing dependencies: " + ", ".join(missing), None
+        extra = ["-f", vf] if vf else []
+        cmd = [args.helm, "template", "rel", dest] + extra
+        h = helm_run(case, commit, cmd, 1)
+        o = sh([args.ours, "template", "rel", dest] + extra)
+        cls = classify(h, lambda: helm_run(case, commit, cmd, 2), o, args.ignore_tests)
+        detail, key = "", None
+        if cls in ("error-ours", "error-both"):
+            detail = first_line(o[2])
+            key = cause(o[2]) if cls == "error-ours" else None
+            if cls == "error-both" and first_line(o[2]) == first_line(h[2]):
+                cls = "error-both-same-message"
+        elif cls == "error-helm":
+            detail = first_line(h[2])
+        return case, commit, cls, detail, key
+
+    results = []
+    counts = collections.Counter()
+    causes = collections.Counter()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for case, commit, cls, detail, key in pool.map(run, cases):
+            counts[cls] += 1
+            if key:
+                causes[key] += 1
+            results.append({"case": case, "commit": commit, "class": cls, "detail": detail})
+            print("%-12s %s %s" % (cls, case, detail[:150]), flush=True)
+
+    total = sum(counts.values())
     lines = ["# corpus differential run", "", "cases: %d" % total]
-    for k in ("identical", "identical-but-random", "same-images", "diff-images", "error-ours", "error-helm", "error-both", "error-both-same-message", "skipped"):
+    for k in ("identical", "identical-but-random", "same-images", "diff-images", "error-ours", "error-helm", "error-both-same-message", "error-both", "skipped"):
         lines.append("- %s: %d" % (k, counts[k]))
     lines += ["", "repositories:"]
     for repo, commit, root in repos:
