@@ -13,9 +13,16 @@ use serde_json::Value as Json;
 /// Validates `values` against `schema` (the text of `values.schema.json`); the
 /// lines Helm prints for it (`- field: description\n` each), or `Ok` when valid.
 pub fn validate(schema: &[u8], values: &Json) -> Result<(), String> {
-    let schema: Json = serde_json::from_slice(schema).map_err(|e| format!("- (root): {e}\n"))?;
+    let mut schema: Json =
+        serde_json::from_slice(schema).map_err(|e| format!("- (root): {e}\n"))?;
+    let draft = draft_of(&schema);
+    // The draft is chosen here; left in, a `$schema` the crate does not know
+    // (`http://json-schema.org/schema#` is common) would be fetched.
+    if let Some(o) = schema.as_object_mut() {
+        o.remove("$schema");
+    }
     let validator = jsonschema::options()
-        .with_draft(draft_of(&schema))
+        .with_draft(draft)
         .build(&schema)
         .map_err(|e| format!("- (root): {e}\n"))?;
     let empty = Json::Object(Default::default());
@@ -247,5 +254,16 @@ mod tests {
             "- replicas: Invalid type. Expected: integer, given: number\n"
         );
         assert_eq!(check(schema, r#"{"name": "ok"}"#), "");
+    }
+
+    #[test]
+    fn unknown_meta_schema_is_not_fetched() {
+        let schema = r#"{"$schema": "http://json-schema.org/schema#", "type": "object",
+            "properties": {"port": {"type": "integer"}}}"#;
+        assert_eq!(check(schema, r#"{"port": 80}"#), "");
+        assert_eq!(
+            check(schema, r#"{"port": "80"}"#),
+            "- port: Invalid type. Expected: integer, given: string\n"
+        );
     }
 }
