@@ -23,6 +23,8 @@ pub fn validate(schema: &[u8], values: &Json) -> Result<(), String> {
     }
     let validator = jsonschema::options()
         .with_draft(draft)
+        // gojsonschema checks the formats it knows in every draft.
+        .should_validate_formats(true)
         .build(&schema)
         .map_err(|e| format!("- (root): {e}\n"))?;
     let empty = Json::Object(Default::default());
@@ -264,6 +266,34 @@ mod tests {
         assert_eq!(
             check(schema, r#"{"port": "80"}"#),
             "- port: Invalid type. Expected: integer, given: string\n"
+        );
+    }
+
+    #[test]
+    fn other_keywords_as_helm_words_them() {
+        let schema = r#"{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+            "properties": {"ip": {"type": "string", "format": "ipv4"},
+            "l": {"type": "array", "uniqueItems": true, "minItems": 1}, "c": {"const": "x"},
+            "o": {"type": "object", "minProperties": 2}}}"#;
+        assert_eq!(
+            check(schema, r#"{"ip": "abc"}"#),
+            "- ip: Does not match format 'ipv4'\n"
+        );
+        assert_eq!(
+            check(schema, r#"{"l": [1, 1]}"#),
+            "- l: array items[0,1] must be unique\n"
+        );
+        assert_eq!(
+            check(schema, r#"{"c": "y"}"#),
+            "- c: c does not match: \"x\"\n"
+        );
+        assert_eq!(
+            check(schema, r#"{"o": {"a": 1}}"#),
+            "- o: Must have at least 2 properties\n"
+        );
+        assert_eq!(
+            check(schema, r#"{"l": []}"#),
+            "- l: Array must have at least 1 items\n"
         );
     }
 }
