@@ -193,9 +193,9 @@ impl Chart {
                     None => {}
                 }
             } else if path.starts_with("templates/") {
-                if !path.starts_with("templates/tests/") {
-                    chart.templates.push((path, text(&bytes)));
-                }
+                // Test hooks (`templates/tests/`) are kept: helm prints them, and their
+                // `define`s are visible to every template.
+                chart.templates.push((path, text(&bytes)));
             } else if !matches!(
                 path.as_str(),
                 "Chart.lock" | "requirements.lock" | "values.schema.json" | ".helmignore"

@@ -58,8 +58,8 @@ pub enum Error {
         /// `NAME:` and `- field: description` lines.
         message: String,
     },
-    /// A template failed to parse or execute.
-    #[error(transparent)]
+    /// A template failed to parse or execute (worded as helm words it).
+    #[error("{}", .0.helm_message())]
     Template(TemplateError),
     /// A rendered document is not YAML.
     #[error("YAML parse error on {source_file}: {message}")]

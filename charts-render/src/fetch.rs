@@ -11,7 +11,7 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 
 use crate::chart::{Chart, Dependency};
-use crate::render::{RenderOptions, format_manifests, render};
+use crate::render::{Manifest, RenderOptions, format_manifests, render};
 use crate::template::Value;
 use crate::values::{apply_set, empty_map, merge_maps, parse_values};
 use crate::{Error, Reference, repo};
@@ -63,6 +63,10 @@ pub struct Options {
     pub cache_dir: Option<PathBuf>,
     /// Release name, namespace, Kubernetes version.
     pub render: RenderOptions,
+    /// Keep test hooks (`helm.sh/hook: test`, usually `templates/tests/`).
+    /// `helm template` prints them unless `--skip-tests`; the images a chart
+    /// deploys do not include them, so the default is `false`.
+    pub include_tests: bool,
     /// HTTP client for repositories.
     pub http: reqwest::Client,
     /// OCI puller.
@@ -74,6 +78,7 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("cache_dir", &self.cache_dir)
             .field("render", &self.render)
+            .field("include_tests", &self.include_tests)
             .finish_non_exhaustive()
     }
 }
@@ -87,6 +92,7 @@ impl Default for Options {
         Options {
             cache_dir: default_cache_dir(),
             render: RenderOptions::default(),
+            include_tests: false,
             oci: Arc::new(crate::fetch::oci::RegistryOci::new(
                 default_registry_client(),
             )),
@@ -127,7 +133,7 @@ pub async fn load(src: &ChartSource, opts: &Options) -> Result<Chart, Error> {
 pub async fn template(src: &ChartSource, opts: &Options) -> Result<String, Error> {
     let chart = load(src, opts).await?;
     let values = user_values(src)?;
-    let manifests = render(&chart, &values, &opts.render)?;
+    let manifests = rendered(&chart, &values, opts)?;
     Ok(format_manifests(&manifests))
 }
 
@@ -135,8 +141,17 @@ pub async fn template(src: &ChartSource, opts: &Options) -> Result<String, Error
 pub async fn images(src: &ChartSource, opts: &Options) -> Result<Vec<Reference>, Error> {
     let chart = load(src, opts).await?;
     let values = user_values(src)?;
-    let manifests = render(&chart, &values, &opts.render)?;
+    let manifests = rendered(&chart, &values, opts)?;
     crate::images_of(&chart, &manifests)
+}
+
+/// Renders and drops test hooks unless they are wanted.
+fn rendered(chart: &Chart, values: &Value, opts: &Options) -> Result<Vec<Manifest>, Error> {
+    let mut manifests = render(chart, values, &opts.render)?;
+    if !opts.include_tests {
+        manifests.retain(|m| !m.test);
+    }
+    Ok(manifests)
 }
 
 /// The user's values: inline values, `-f` files, `--set`, `--set-string`, in that order.

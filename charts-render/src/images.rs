@@ -111,6 +111,7 @@ mod tests {
             content: content.into(),
             kind: String::new(),
             hook: false,
+            test: false,
         }
     }
 

@@ -57,10 +57,14 @@ struct Common {
     /// Where to cache downloaded charts (default: ~/.cache/charts-render).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+    /// `template`: leave out test hooks, as `helm template --skip-tests` does
+    /// (`images` always leaves them out).
+    #[arg(long)]
+    skip_tests: bool,
 }
 
 impl Common {
-    fn split(self) -> (ChartSource, Options) {
+    fn split(self, template: bool) -> (ChartSource, Options) {
         let (name, chart) = match self.args.as_slice() {
             [chart] => ("release-name".to_string(), chart.clone()),
             [name, chart, ..] => (name.clone(), chart.clone()),
@@ -83,6 +87,7 @@ impl Common {
         opts.render.namespace = self.namespace;
         opts.render.kube_version = self.kube_version;
         opts.render.api_versions = self.api_versions;
+        opts.include_tests = template && !self.skip_tests;
         (src, opts)
     }
 }
@@ -92,11 +97,11 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Template(c) => {
-            let (src, opts) = c.split();
+            let (src, opts) = c.split(true);
             charts_render::template(&src, &opts).await
         }
         Command::Images(c) => {
-            let (src, opts) = c.split();
+            let (src, opts) = c.split(false);
             charts_render::images(&src, &opts)
                 .await
                 .map(|refs| refs.iter().map(|r| format!("{r}\n")).collect())

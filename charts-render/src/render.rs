@@ -48,6 +48,9 @@ pub struct Manifest {
     pub kind: String,
     /// Whether it is a hook (`helm.sh/hook` annotation); hooks print after the rest.
     pub hook: bool,
+    /// Whether it is a test hook (`helm.sh/hook: test`), which `helm template
+    /// --skip-tests` leaves out.
+    pub test: bool,
 }
 
 /// Prints manifests (in [`render`]'s order) exactly as `helm template` lays them out.
@@ -258,7 +261,11 @@ pub fn render(chart: &Chart, user: &Value, opts: &RenderOptions) -> Result<Vec<M
         });
     }
     let mut jobs = Vec::new();
-    collect(&root, &root.name, values, &mut jobs);
+    let shared = Shared {
+        release: release(opts),
+        caps: capabilities(opts),
+    };
+    collect(&root, &root.name, values, &shared, &mut jobs);
     let mut set = TemplateSet::new();
     // Deepest paths first and, at one depth, in reverse order, so that a parent's
     // `define` replaces a subchart's of the same name, as in Helm.
@@ -270,13 +277,15 @@ pub fn render(chart: &Chart, user: &Value, opts: &RenderOptions) -> Result<Vec<M
     for j in &jobs {
         set.add(&j.path, j.src).map_err(Error::Template)?;
     }
-    let caps = capabilities(opts);
-    let release = release(opts);
     let mut outputs = BTreeMap::new();
     for j in jobs.iter().filter(|j| j.renders) {
-        let dot = context(j, &release, &caps);
-        let out = set.execute(&j.path, dot).map_err(Error::Template)?;
-        outputs.insert(j.path.clone(), out);
+        let dot = context(j);
+        let out = set.render(&j.path, dot).map_err(Error::Template)?;
+        // NOTES.txt is rendered, so its errors fail the render as in helm, but
+        // `helm template` does not print it.
+        if !j.path.ends_with("NOTES.txt") {
+            outputs.insert(j.path.clone(), out);
+        }
     }
     sort_manifests(outputs)
 }
@@ -290,41 +299,65 @@ struct Job<'c> {
     path: String,
     src: &'c str,
     renders: bool,
-    values: Value,
-    chart: Value,
-    files: Rc<BTreeMap<String, Vec<u8>>>,
+    /// The chart's objects (`.Values .Chart .Files .Subcharts`...), without `.Template`.
+    objects: Value,
     base: String,
 }
 
-fn collect<'c>(node: &Node<'c>, prefix: &str, values: Value, jobs: &mut Vec<Job<'c>>) {
-    let chart = chart_value(node);
-    let files = Rc::new(node.chart.files.clone());
-    for (path, src) in &node.chart.templates {
-        let full = format!("{prefix}/{path}");
-        let base_name = path.rsplit('/').next().unwrap_or(path);
-        let renders =
-            !node.chart.is_library() && !base_name.starts_with('_') && !path.ends_with("NOTES.txt");
-        jobs.push(Job {
-            path: full,
-            src,
-            renders,
-            values: values.clone(),
-            chart: chart.clone(),
-            files: files.clone(),
-            base: format!("{prefix}/templates"),
-        });
-    }
+/// What every chart's templates see alike.
+struct Shared {
+    release: Value,
+    caps: Value,
+}
+
+/// Adds `node`'s templates to `jobs` and returns its objects, which its parent
+/// sees as `.Subcharts.<name>` (Helm 3.15+).
+fn collect<'c>(
+    node: &Node<'c>,
+    prefix: &str,
+    values: Value,
+    shared: &Shared,
+    jobs: &mut Vec<Job<'c>>,
+) -> Value {
+    let mut subcharts = BTreeMap::new();
     for sub in &node.subs {
         let v = match values.get(&sub.name) {
             v @ Value::Map(_) => v,
             _ => empty_map(),
         };
-        collect(sub, &format!("{prefix}/charts/{}", sub.name), v, jobs);
+        let sub_prefix = format!("{prefix}/charts/{}", sub.name);
+        let objects = collect(sub, &sub_prefix, v, shared, jobs);
+        subcharts.insert(sub.name.clone(), objects);
     }
+    let objects = Value::map(
+        [
+            ("Values".to_string(), values),
+            ("Chart".to_string(), chart_value(node, prefix)),
+            ("Release".to_string(), shared.release.clone()),
+            ("Capabilities".to_string(), shared.caps.clone()),
+            (
+                "Files".to_string(),
+                Value::Files(Rc::new(node.chart.files.clone())),
+            ),
+            ("Subcharts".to_string(), Value::map(subcharts)),
+        ]
+        .into(),
+    );
+    for (path, src) in &node.chart.templates {
+        let base_name = path.rsplit('/').next().unwrap_or(path);
+        jobs.push(Job {
+            path: format!("{prefix}/{path}"),
+            src,
+            renders: !node.chart.is_library() && !base_name.starts_with('_'),
+            objects: objects.clone(),
+            base: format!("{prefix}/templates"),
+        });
+    }
+    objects
 }
 
 /// `.Chart`: Chart.yaml with Go's field names (`appVersion` -> `AppVersion`).
-fn chart_value(node: &Node) -> Value {
+fn chart_value(node: &Node, prefix: &str) -> Value {
     let mut m = BTreeMap::new();
     for k in [
         "Name",
@@ -355,10 +388,11 @@ fn chart_value(node: &Node) -> Value {
         m.insert(go, val);
     }
     m.insert("Name".into(), Value::str(&node.name));
+    m.insert("IsRoot".into(), Value::Bool(!prefix.contains('/')));
     Value::map(m)
 }
 
-fn context(j: &Job, release: &Value, caps: &Value) -> Value {
+fn context(j: &Job) -> Value {
     let template = Value::map(
         [
             ("Name".to_string(), Value::str(&j.path)),
@@ -366,17 +400,12 @@ fn context(j: &Job, release: &Value, caps: &Value) -> Value {
         ]
         .into(),
     );
-    Value::map(
-        [
-            ("Values".to_string(), j.values.clone()),
-            ("Chart".to_string(), j.chart.clone()),
-            ("Release".to_string(), release.clone()),
-            ("Capabilities".to_string(), caps.clone()),
-            ("Files".to_string(), Value::Files(j.files.clone())),
-            ("Template".to_string(), template),
-        ]
-        .into(),
-    )
+    let Value::Map(objects) = &j.objects else {
+        unreachable!("collect builds a map")
+    };
+    let mut m = objects.borrow().clone();
+    m.insert("Template".to_string(), template);
+    Value::map(m)
 }
 
 fn release(opts: &RenderOptions) -> Value {
@@ -394,29 +423,65 @@ fn release(opts: &RenderOptions) -> Value {
     )
 }
 
-/// The API versions a default (cluster-less) helm 3.17 knows.
+/// The API versions a default (cluster-less) helm 3.17.1 knows, in its order
+/// (`chartutil.DefaultVersionSet`, from client-go's scheme).
 const API_VERSIONS: &[&str] = &[
     "v1",
     "admissionregistration.k8s.io/v1",
-    "apiextensions.k8s.io/v1",
-    "apiregistration.k8s.io/v1",
+    "admissionregistration.k8s.io/v1alpha1",
+    "admissionregistration.k8s.io/v1beta1",
+    "internal.apiserver.k8s.io/v1alpha1",
     "apps/v1",
+    "apps/v1beta1",
+    "apps/v1beta2",
     "authentication.k8s.io/v1",
+    "authentication.k8s.io/v1alpha1",
+    "authentication.k8s.io/v1beta1",
     "authorization.k8s.io/v1",
+    "authorization.k8s.io/v1beta1",
     "autoscaling/v1",
     "autoscaling/v2",
+    "autoscaling/v2beta1",
+    "autoscaling/v2beta2",
     "batch/v1",
+    "batch/v1beta1",
     "certificates.k8s.io/v1",
+    "certificates.k8s.io/v1beta1",
+    "certificates.k8s.io/v1alpha1",
+    "coordination.k8s.io/v1alpha2",
+    "coordination.k8s.io/v1beta1",
     "coordination.k8s.io/v1",
     "discovery.k8s.io/v1",
+    "discovery.k8s.io/v1beta1",
     "events.k8s.io/v1",
+    "events.k8s.io/v1beta1",
+    "extensions/v1beta1",
     "flowcontrol.apiserver.k8s.io/v1",
+    "flowcontrol.apiserver.k8s.io/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1beta2",
+    "flowcontrol.apiserver.k8s.io/v1beta3",
     "networking.k8s.io/v1",
+    "networking.k8s.io/v1alpha1",
+    "networking.k8s.io/v1beta1",
     "node.k8s.io/v1",
+    "node.k8s.io/v1alpha1",
+    "node.k8s.io/v1beta1",
     "policy/v1",
+    "policy/v1beta1",
     "rbac.authorization.k8s.io/v1",
+    "rbac.authorization.k8s.io/v1beta1",
+    "rbac.authorization.k8s.io/v1alpha1",
+    "resource.k8s.io/v1beta1",
+    "resource.k8s.io/v1alpha3",
+    "scheduling.k8s.io/v1alpha1",
+    "scheduling.k8s.io/v1beta1",
     "scheduling.k8s.io/v1",
+    "storage.k8s.io/v1beta1",
     "storage.k8s.io/v1",
+    "storage.k8s.io/v1alpha1",
+    "storagemigration.k8s.io/v1alpha1",
+    "apiextensions.k8s.io/v1beta1",
+    "apiextensions.k8s.io/v1",
 ];
 
 fn capabilities(opts: &RenderOptions) -> Value {
@@ -450,7 +515,8 @@ fn capabilities(opts: &RenderOptions) -> Value {
     )
 }
 
-/// Helm's install order of kinds; unknown kinds go last, alphabetically.
+/// Helm 3.17's install order of kinds (`releaseutil.InstallOrder`); unknown kinds,
+/// webhook configurations among them, go last, alphabetically.
 const INSTALL_ORDER: &[&str] = &[
     "PriorityClass",
     "Namespace",
@@ -488,8 +554,6 @@ const INSTALL_ORDER: &[&str] = &[
     "IngressClass",
     "Ingress",
     "APIService",
-    "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
 ];
 
 fn kind_rank(kind: &str) -> (usize, &str) {
@@ -521,13 +585,20 @@ fn sort_manifests(outputs: BTreeMap<String, String>) -> Result<Vec<Manifest>, Er
             let hook = head
                 .get("metadata")
                 .and_then(|m| m.get("annotations"))
-                .and_then(|a| a.get("helm.sh/hook"))
-                .is_some();
+                .and_then(|a| a.get("helm.sh/hook"));
+            // Helm reads the events as a comma-separated list; `test-success` is
+            // the old name of `test`.
+            let test = hook.and_then(|h| h.as_str()).is_some_and(|events| {
+                events
+                    .split(',')
+                    .any(|e| matches!(e.trim(), "test" | "test-success"))
+            });
             all.push(Manifest {
                 source: path.clone(),
                 content: doc,
                 kind,
-                hook,
+                hook: hook.is_some(),
+                test,
             });
         }
     }

@@ -299,8 +299,12 @@ fn merge_tables(dst: &Value, src: &Value, delete_nulls: bool) {
 /// Copies the parent's `global` into a subchart's values, the parent winning.
 pub(crate) fn coalesce_globals(sub: &Value, parent: &Value) {
     let Value::Map(sm) = sub else { return };
-    let pg = parent.get("global");
-    let Value::Map(pg) = pg else { return };
+    // Helm gives every subchart a `global` table, empty when the parent has none.
+    let pg = match parent.get("global") {
+        Value::Map(pg) => pg,
+        Value::Nil => Default::default(),
+        _ => return,
+    };
     let sg = match sm.borrow().get("global") {
         Some(g @ Value::Map(_)) => g.clone(),
         _ => empty_map(),

@@ -123,3 +123,21 @@ fn template_errors_name_chart_file_and_line() {
     let o = run(&["template", "rel", dir.to_str().unwrap(), "--set", "a[x]=1"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("a[x]=1"));
 }
+
+#[test]
+fn template_prints_test_hooks_unless_skipped_and_images_leaves_them_out() {
+    let dir = chart("ordering");
+    let dir = dir.to_str().unwrap();
+    let all = run(&["template", "rel", dir]);
+    assert!(
+        all.status.success(),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    assert!(stdout(&all).contains("name: rel-test\n"));
+    let skipped = run(&["template", "rel", dir, "--skip-tests"]);
+    assert!(!stdout(&skipped).contains("name: rel-test"));
+    assert!(stdout(&skipped).contains("name: rel-migrate"));
+    let images = run(&["images", "rel", dir]);
+    assert_eq!(stdout(&images), "docker.io/library/busybox:1.36\n");
+}

@@ -8,6 +8,9 @@ use super::parser::{Arg, Branch, BranchKind, Cmd, List, Node, Pipe};
 use super::value::{Value, format_float_g};
 use super::{TemplateError, TemplateSet, Tmpl, funcs};
 
+/// What Go prints for a missing value.
+pub const NO_VALUE: &str = "<no value>";
+
 /// How deep `template`/`include`/`tpl` may nest. Helm allows 1000; frames here are
 /// larger than Go's growable stacks allow for on a 2 MiB thread stack, and real charts
 /// nest a dozen deep at most, so endless recursion is stopped sooner.
@@ -119,10 +122,12 @@ impl<'s> Exec<'s> {
         for (dname, t) in defines {
             self.extra.insert(dname, t);
         }
-        self.call_template(&body, dot).map_err(|f| match f {
-            Fail::Located(e) => wrap(&e),
-            Fail::Msg(m) => wrap(&m),
-        })
+        self.call_template(&body, dot)
+            .map(|out| out.replace(NO_VALUE, ""))
+            .map_err(|f| match f {
+                Fail::Located(e) => wrap(&e),
+                Fail::Msg(m) => wrap(&m),
+            })
     }
 
     fn locate(&self, pos: usize, ctx: &str, f: Fail) -> Fail {
@@ -205,11 +210,27 @@ impl<'s> Exec<'s> {
                 .iter()
                 .map(|(k, v)| (Value::str(k), v.clone()))
                 .collect(),
-            Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
+            // `.Files` is a map of path to bytes; the bytes come as a string here.
+            Value::Files(f) => f
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        Value::str(k),
+                        Value::Str(String::from_utf8_lossy(v).into_owned()),
+                    )
+                })
+                .collect(),
+            Value::ApiVersions(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (Value::Int(i as i64), Value::str(a)))
+                .collect(),
             Value::Nil => Vec::new(),
+            // Helm 3.17's Go (before 1.24's text/template) cannot range over an int.
             other => {
                 let f = Fail::Msg(format!("range can't iterate over {}", other.go_string()));
-                return Err(self.locate(b.pipe.pos, "range", f));
+                let (pos, ctx) = last_operand(&b.pipe);
+                return Err(self.locate(pos, &ctx, f));
             }
         };
         if items.is_empty() {
@@ -245,7 +266,8 @@ impl<'s> Exec<'s> {
                     Some(slot) => slot.1 = v.clone(),
                     None => {
                         let f = Fail::Msg(format!("undefined variable: {name}"));
-                        return Err(self.locate(p.pos, name, f));
+                        let (pos, ctx) = last_operand(p);
+                        return Err(self.locate(pos, &ctx, f));
                     }
                 }
             } else {
@@ -270,7 +292,17 @@ impl<'s> Exec<'s> {
     fn cmd(&mut self, dot: &Value, c: &Cmd, fin: Option<Value>) -> Result<Value, Fail> {
         let rest = &c.args[1..];
         match &c.args[0] {
-            Arg::Func(name) => self.call(dot, name, rest, fin),
+            Arg::Func(name) => {
+                let got = rest.len() + usize::from(fin.is_some());
+                if let Some(m) = super::compare::arity_error(name, got) {
+                    // Go locates this at the function's name alone.
+                    return Err(Fail::Located(Box::new(self.tmpl.error_at(c.pos, name, m))));
+                }
+                if let Some(which) = super::compare::map_params(name) {
+                    return self.call_with_maps(dot, name, rest, fin, which);
+                }
+                self.call(dot, name, rest, fin)
+            }
             a @ Arg::Field(fields, pos) => self
                 .chain(dot.clone(), fields, dot, rest, fin)
                 .map_err(|f| self.locate(*pos, &arg_text(a), f)),
@@ -283,6 +315,7 @@ impl<'s> Exec<'s> {
                 let base = self.pipe(dot, p)?;
                 self.chain(base, fields, dot, rest, fin)
             }
+            Arg::Nil => Err(Fail::Msg("nil is not a command".into())),
             other => {
                 if !rest.is_empty() || fin.is_some() {
                     return Err(Fail::Msg(format!(
@@ -310,8 +343,7 @@ impl<'s> Exec<'s> {
             Arg::Nil => Value::Nil,
             Arg::Bool(b) => Value::Bool(*b),
             Arg::Str(s) => Value::Str(s.to_string()),
-            Arg::Int(i) => Value::Int(*i),
-            Arg::Float(f) => Value::Float(*f),
+            Arg::Number(n, text) => number_value(*n, text)?,
             Arg::Func(name) => self.call(dot, name, &[], None)?,
             a @ Arg::Field(fields, pos) => self
                 .chain(dot.clone(), fields, dot, &[], None)
@@ -358,8 +390,10 @@ impl<'s> Exec<'s> {
         if matches!(recv, Value::Nil) {
             return Ok(Value::Nil);
         }
+        let mut from_map = false;
         for f in init {
-            recv = field(&recv, f, Vec::new())?;
+            recv = field(&recv, f, Vec::new()).map_err(|e| in_interface(e, from_map))?;
+            from_map = true;
         }
         let has_args = !args.is_empty() || fin.is_some();
         let argv = self.args(dot, args, fin)?;
@@ -368,7 +402,7 @@ impl<'s> Exec<'s> {
                 "{last} is not a method but has arguments"
             )));
         }
-        field(&recv, last, argv)
+        field(&recv, last, argv).map_err(|e| in_interface(e, from_map))
     }
 
     fn call(
@@ -385,6 +419,46 @@ impl<'s> Exec<'s> {
                 funcs::call(self, name, argv)
             }
         }
+    }
+
+    /// Calls a function whose `which` arguments are maps, checking them as Go's
+    /// `validateType` does: a nil read straight from a field is an `interface {}`
+    /// that is no map, while a literal `nil` or a pipeline's nil is a nil map.
+    fn call_with_maps(
+        &mut self,
+        dot: &Value,
+        name: &str,
+        args: &[Arg],
+        fin: Option<Value>,
+        which: Option<usize>,
+    ) -> Result<Value, Fail> {
+        let mut argv = Vec::with_capacity(args.len() + 1);
+        for (i, a) in args.iter().enumerate() {
+            let v = self.arg(dot, a)?;
+            if which.is_none_or(|w| w == i) {
+                let direct = match a {
+                    Arg::Field(..) => true,
+                    Arg::Var(_, f, _) | Arg::Sub(_, f) => !f.is_empty(),
+                    _ => false,
+                };
+                let got = match &v {
+                    Value::Map(_) => None,
+                    Value::Nil if direct => Some("interface {}"),
+                    Value::Nil => None,
+                    other => Some(other.type_name()),
+                };
+                if let Some(got) = got {
+                    let (pos, ctx) = arg_location(a);
+                    let m = format!(
+                        "wrong type for value; expected map[string]interface {{}}; got {got}"
+                    );
+                    return Err(Fail::Located(Box::new(self.tmpl.error_at(pos, &ctx, m))));
+                }
+            }
+            argv.push(v);
+        }
+        argv.extend(fin);
+        funcs::call(self, name, argv)
     }
 
     /// `and`/`or` stop at the first deciding argument, as Go 1.18+ does.
@@ -412,6 +486,20 @@ impl<'s> Exec<'s> {
     }
 }
 
+/// A value read out of a map is Go's `interface {}`, which is what Go names when
+/// a field of it cannot be evaluated.
+fn in_interface(f: Fail, from_map: bool) -> Fail {
+    match f {
+        Fail::Msg(m) if from_map && m.starts_with("can't evaluate field ") => {
+            match m.rsplit_once(" in type ") {
+                Some((head, _)) => Fail::Msg(format!("{head} in type interface {{}}")),
+                None => Fail::Msg(m),
+            }
+        }
+        other => other,
+    }
+}
+
 /// Looks up a field (map key) or calls a method of Helm's objects.
 fn field(recv: &Value, name: &str, args: Vec<Value>) -> Result<Value, Fail> {
     match recv {
@@ -431,16 +519,51 @@ fn field(recv: &Value, name: &str, args: Vec<Value>) -> Result<Value, Fail> {
     }
 }
 
-/// Prints an action's value as `fmt.Fprint` would, with Helm's `<no value>` removed.
+/// The value of a number constant, as Go's `idealConstant` types it.
+fn number_value(n: super::number::Number, text: &str) -> Result<Value, Fail> {
+    use super::number::Number;
+    Ok(match n {
+        Number::Int(i) => Value::Int(i),
+        Number::Float(f) => Value::Float(f),
+        Number::Complex(re, im) => Value::Complex(re, im),
+        Number::Uint(_) => return Err(Fail::Msg(format!("{text} overflows int"))),
+    })
+}
+
+/// Prints an action's value as `fmt.Fprint` would. Nil prints as Go's `<no value>`,
+/// which Helm removes from each rendered file and `tpl` result (but not from what
+/// `include` returns, so `include ... | b64enc` keeps it).
 fn print_value(out: &mut String, v: &Value) {
     match v {
-        Value::Nil => {}
+        Value::Nil => out.push_str(NO_VALUE),
         Value::Str(s) => out.push_str(s),
         Value::Float(f) => out.push_str(&format_float_g(*f)),
         Value::Int(i) => {
             let _ = write!(out, "{i}");
         }
         other => out.push_str(&other.go_string()),
+    }
+}
+
+/// Where Go's execution was last (`s.at`) after evaluating a pipeline: its last
+/// command's operand, for errors about the pipeline's value.
+fn last_operand(p: &Pipe) -> (usize, String) {
+    let Some(c) = p.cmds.last() else {
+        return (p.pos, String::new());
+    };
+    match c.args.as_slice() {
+        [a @ (Arg::Field(_, pos) | Arg::Var(_, _, pos))] => (*pos, arg_text(a)),
+        [a] => (c.pos, arg_text(a)),
+        _ => (c.pos, cmd_text(c)),
+    }
+}
+
+/// Where Go is (`s.at`) once it has evaluated an argument.
+fn arg_location(a: &Arg) -> (usize, String) {
+    match a {
+        Arg::Field(_, pos) | Arg::Var(_, _, pos) => (*pos, arg_text(a)),
+        Arg::Sub(p, _) => last_operand(p),
+        other => (0, arg_text(other)),
     }
 }
 
@@ -459,8 +582,7 @@ fn arg_text(a: &Arg) -> String {
         Arg::Nil => "nil".into(),
         Arg::Bool(b) => b.to_string(),
         Arg::Str(s) => format!("{s:?}"),
-        Arg::Int(i) => i.to_string(),
-        Arg::Float(f) => f.to_string(),
+        Arg::Number(_, text) => text.to_string(),
         Arg::Sub(p, f) => format!(
             "({}){}",
             p.cmds.iter().map(cmd_text).collect::<Vec<_>>().join(" | "),

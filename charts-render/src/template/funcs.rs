@@ -24,6 +24,10 @@ pub fn call(ex: &mut Exec, name: &str, a: Vec<Value>) -> R {
     if let Some(m) = super::arity::check(name, a.len()) {
         return err(m);
     }
+    // Sprig's regexMatch ignores a pattern that does not compile (mustRegexMatch fails).
+    if name == "regexMatch" && super::goregex::compile(&s(&a, 0)).is_err() {
+        return Ok(Value::Bool(false));
+    }
     let name = canonical(name);
     if let Some(r) = helm(ex, name, &a) {
         return r;
@@ -229,24 +233,33 @@ fn helm(ex: &mut Exec, name: &str, a: &[Value]) -> Option<R> {
             .and_then(|_| ex.tpl(&s(a, 0), a[1].clone()).map(Value::Str))
             .map_err(|f| wrap("tpl", f)),
         "required" => want(name, a, 2).and_then(|_| match &a[1] {
-            Value::Nil => err(format!("error calling required: {}", s(a, 0))),
-            Value::Str(x) if x.is_empty() => err(format!("error calling required: {}", s(a, 0))),
+            Value::Nil => err(helm_err(name, &s(a, 0))),
+            Value::Str(x) if x.is_empty() => err(helm_err(name, &s(a, 0))),
             v => Ok(v.clone()),
         }),
-        "fail" => err(format!("error calling fail: {}", s(a, 0))),
+        "fail" => err(helm_err(name, &s(a, 0))),
         "lookup" => Ok(Value::map(BTreeMap::new())),
         _ => return None,
     })
 }
 
 /// Go's `text/template` built-ins.
+/// `required`'s and `fail`'s message, marked as Helm's engine marks it.
+fn helm_err(name: &str, msg: &str) -> String {
+    use super::{ERR_END, ERR_START};
+    format!("error calling {name}: {ERR_START}{msg}{ERR_END}")
+}
+
 fn builtin(name: &str, a: &[Value]) -> Option<R> {
     Some(match name {
         "not" => Ok(Value::Bool(!a.first().is_some_and(Value::truthy))),
         "len" => match a.first() {
             Some(Value::Str(s)) => Ok(Value::Int(s.len() as i64)),
+            Some(Value::Bytes(b)) => Ok(Value::Int(b.len() as i64)),
             Some(Value::List(l)) => Ok(Value::Int(l.len() as i64)),
             Some(Value::Map(m)) => Ok(Value::Int(m.borrow().len() as i64)),
+            Some(Value::Files(f)) => Ok(Value::Int(f.len() as i64)),
+            Some(Value::ApiVersions(v)) => Ok(Value::Int(v.len() as i64)),
             Some(Value::Nil) | None => err("len of nil pointer"),
             Some(v) => err(format!("len of type {}", v.type_name())),
         },
@@ -258,9 +271,7 @@ fn builtin(name: &str, a: &[Value]) -> Option<R> {
         )),
         "printf" => Ok(Value::Str(sprintf(&s(a, 0), a.get(1..).unwrap_or(&[])))),
         "html" | "js" | "urlquery" => Ok(Value::Str(escape(name, &go_print(a)))),
-        "eq" => eq(a),
-        "ne" => want(name, a, 2).map(|_| Value::Bool(!equal(&a[0], &a[1]))),
-        "lt" | "le" | "gt" | "ge" => want(name, a, 2).and_then(|_| compare(name, &a[0], &a[1])),
+        "eq" | "ne" | "lt" | "le" | "gt" | "ge" => super::compare::call(name, a),
         _ => return None,
     })
 }
@@ -357,32 +368,6 @@ pub fn equal(x: &Value, y: &Value) -> bool {
     }
 }
 
-fn eq(a: &[Value]) -> R {
-    want("eq", a, 2)?;
-    Ok(Value::Bool(a[1..].iter().any(|b| equal(&a[0], b))))
-}
-
-fn compare(name: &str, x: &Value, y: &Value) -> R {
-    let ord = match (x, y) {
-        (Value::Str(a), Value::Str(b)) => a.cmp(b),
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => to_f64(x)
-            .partial_cmp(&to_f64(y))
-            .unwrap_or(std::cmp::Ordering::Equal),
-        _ => {
-            return err(format!(
-                "error calling {name}: incompatible types for comparison"
-            ));
-        }
-    };
-    use std::cmp::Ordering::*;
-    Ok(Value::Bool(match name {
-        "lt" => ord == Less,
-        "le" => ord != Greater,
-        "gt" => ord == Greater,
-        _ => ord != Less,
-    }))
-}
-
 fn title(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut prev_letter = false;
@@ -432,7 +417,8 @@ fn words(s: &str) -> Vec<String> {
 }
 
 fn regex(p: &str) -> Result<regex::Regex, Fail> {
-    regex::Regex::new(p).map_err(|e| Fail::Msg(format!("error parsing regexp: {e}")))
+    // Go's RE2 dialect, rewritten where the regex crate differs.
+    super::goregex::compile(p).map_err(|e| Fail::Msg(format!("error parsing regexp: {e}")))
 }
 
 /// Go's `${1}`/`$1` expansion differs from Rust's only in that `$1x` means the group `1x`
@@ -723,6 +709,8 @@ fn seq(a: &[Value]) -> String {
 fn as_map(v: Option<&Value>, fname: &str) -> Result<super::value::Map, Fail> {
     match v {
         Some(Value::Map(m)) => Ok(m.clone()),
+        // Go passes a nil (literal or pipeline result) as a nil map, which reads as empty.
+        Some(Value::Nil) => Ok(super::value::Map::default()),
         Some(v) => err(format!(
             "wrong type for value; expected map[string]interface {{}}; got {} (in {fname})",
             v.type_name()
@@ -1003,7 +991,8 @@ fn go_json_error(text: &str, e: &serde_json::Error) -> String {
 }
 
 fn from_yaml_value(text: &str, want_list: bool) -> Value {
-    match super::yaml11::parse(text) {
+    // sigs.k8s.io/yaml reads only the first document of a stream.
+    match super::yaml11::parse(super::bytes::first_document(text)) {
         Ok(y) => match y {
             Value::Nil if want_list => Value::list(Vec::new()),
             Value::Nil => Value::map(BTreeMap::new()),
@@ -1035,16 +1024,20 @@ fn encoding(name: &str, a: &[Value]) -> Option<R> {
         "fromJsonArray" => {
             Ok(from_json_as(&s(a, 0), true).unwrap_or_else(|e| Value::list(vec![Value::Str(e)])))
         }
-        "b64enc" => st(b64.encode(s(a, 0))),
+        "b64enc" => st(b64.encode(super::bytes::raw(a.first()))),
         "b64dec" => st(b64
             .decode(s(a, 0))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_else(|e| go_base64_error(&e))),
-        "sha256sum" => st(hex::encode(sha2::Sha256::digest(s(a, 0).as_bytes()))),
-        "sha512sum" => st(hex::encode(sha2::Sha512::digest(s(a, 0).as_bytes()))),
-        "sha1sum" => st(hex::encode(sha1(s(a, 0).as_bytes()))),
-        "adler32sum" => st(adler32(s(a, 0).as_bytes()).to_string()),
-        "regexQuoteMeta" => st(regex::escape(&s(a, 0))),
+        "sha256sum" => st(hex::encode(sha2::Sha256::digest(super::bytes::raw(
+            a.first(),
+        )))),
+        "sha512sum" => st(hex::encode(sha2::Sha512::digest(super::bytes::raw(
+            a.first(),
+        )))),
+        "sha1sum" => st(hex::encode(sha1(&super::bytes::raw(a.first())))),
+        "adler32sum" => st(adler32(&super::bytes::raw(a.first())).to_string()),
+        "regexQuoteMeta" => st(super::goregex::quote_meta(&s(a, 0))),
         "urlParse" => url_parse(&s(a, 0)),
         "randAlphaNum" | "randAlpha" | "randNumeric" | "randAscii" => {
             st(pseudo_random(name, n(a, 0)))
@@ -1085,7 +1078,10 @@ pub fn files_method(files: &Rc<BTreeMap<String, Vec<u8>>>, name: &str, a: Vec<Va
             .unwrap_or_default()
     };
     match name {
-        "Get" | "GetBytes" => Ok(Value::Str(text(&path))),
+        // A file that is not UTF-8 keeps its bytes, as Go's strings do.
+        "Get" | "GetBytes" => Ok(files
+            .get(&path)
+            .map_or_else(|| Value::str(""), |b| super::bytes::value(b))),
         "Lines" => {
             // Helm drops one trailing newline before splitting.
             let t = text(&path);

@@ -43,6 +43,10 @@ impl Writer {
             }
             Value::Float(f) => self.out.push_str(&float(*f)),
             Value::Str(s) => self.string(s),
+            // encoding/json writes invalid UTF-8 in a string as U+FFFD.
+            Value::Bytes(b) => self.string(&String::from_utf8_lossy(b)),
+            // encoding/json refuses complex numbers; Helm's toJson then prints nothing.
+            Value::Complex(..) => self.out.push_str("null"),
             Value::List(l) => self.list(l.iter(), l.len(), depth),
             Value::ApiVersions(l) => {
                 let items: Vec<Value> = l.iter().map(Value::str).collect();

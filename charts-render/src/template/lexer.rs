@@ -187,7 +187,7 @@ fn lex_token(src: &str, i: usize) -> Result<(TokKind, usize), LexError> {
         msg: msg.to_string(),
     };
     Ok(match c {
-        b'.' if b.get(i + 1).is_some_and(|d| d.is_ascii_digit()) => lex_number(src, i),
+        b'.' if b.get(i + 1).is_some_and(|d| d.is_ascii_digit()) => lex_number(src, i)?,
         b'.' => {
             let e = ident_end(b, i + 1);
             if e == i + 1 {
@@ -219,7 +219,7 @@ fn lex_token(src: &str, i: usize) -> Result<(TokKind, usize), LexError> {
             let (s, e) = lex_char(src, i)?;
             (TokKind::Num(s), e)
         }
-        b'-' | b'+' | b'0'..=b'9' => lex_number(src, i),
+        b'-' | b'+' | b'0'..=b'9' => lex_number(src, i)?,
         _ if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
             let e = ident_end(b, i);
             (TokKind::Ident(src[i..e].to_string()), e)
@@ -228,40 +228,33 @@ fn lex_token(src: &str, i: usize) -> Result<(TokKind, usize), LexError> {
     })
 }
 
-fn lex_number(src: &str, i: usize) -> (TokKind, usize) {
-    let b = src.as_bytes();
-    let mut e = i + 1;
-    while e < b.len()
-        && (b[e].is_ascii_alphanumeric()
-            || b[e] == b'.'
-            || b[e] == b'_'
-            || ((b[e] == b'-' || b[e] == b'+') && matches!(b[e - 1], b'e' | b'E' | b'p' | b'P')))
-    {
-        e += 1;
+fn lex_number(src: &str, i: usize) -> Result<(TokKind, usize), LexError> {
+    match super::number::scan(src.as_bytes(), i) {
+        Ok(e) => Ok((TokKind::Num(src[i..e].to_string()), e)),
+        Err(e) => Err(LexError {
+            pos: i,
+            msg: format!("bad number syntax: {:?}", &src[i..e]),
+        }),
     }
-    (TokKind::Num(src[i..e].to_string()), e)
 }
 
-/// A character constant becomes its code point number, as in Go.
+/// A character constant, kept as written (`'a'`); the parser reads its value.
 fn lex_char(src: &str, i: usize) -> Result<(String, usize), LexError> {
-    let rest = &src[i + 1..];
-    let end = rest.find('\'').ok_or(LexError {
+    let b = src.as_bytes();
+    let unterminated = LexError {
         pos: i,
         msg: "unterminated character constant".into(),
-    })?;
-    let body = &rest[..end];
-    let ch = if let Some(esc) = body.strip_prefix('\\') {
-        match esc {
-            "n" => '\n',
-            "t" => '\t',
-            "\\" => '\\',
-            "'" => '\'',
-            _ => esc.chars().next().unwrap_or('\0'),
-        }
-    } else {
-        body.chars().next().unwrap_or('\0')
     };
-    Ok(((ch as u32).to_string(), i + end + 2))
+    let mut k = i + 1;
+    loop {
+        match b.get(k) {
+            None | Some(b'\n') => return Err(unterminated),
+            Some(b'\\') if matches!(b.get(k + 1), None | Some(b'\n')) => return Err(unterminated),
+            Some(b'\\') => k += 2,
+            Some(b'\'') => return Ok((src[i..=k].to_string(), k + 1)),
+            Some(_) => k += 1,
+        }
+    }
 }
 
 fn lex_quoted(src: &str, i: usize) -> Result<(TokKind, usize), LexError> {

@@ -5,13 +5,17 @@
 //! file is executed with its own dot.
 
 mod arity;
+mod bytes;
+mod compare;
 mod crypto;
 mod exec;
 mod extra;
 mod funcs;
 mod gofmt;
 mod gojson;
+mod goregex;
 mod lexer;
+mod number;
 mod parser;
 mod sprig_more;
 pub mod value;
@@ -63,6 +67,35 @@ impl fmt::Display for TemplateError {
 }
 
 impl std::error::Error for TemplateError {}
+
+/// What `required` and `fail` wrap their message in, as Helm's engine does, so that
+/// the message can be found again however deeply `include`/`tpl` nest it.
+pub(crate) const ERR_START: &str = "HELM_ERR_START";
+/// The end of a [`ERR_START`] message.
+pub(crate) const ERR_END: &str = "HELM_ERR_END";
+
+impl TemplateError {
+    /// The error as `helm template` words it: parse errors as
+    /// `parse error at (file:line): ...` (Helm keeps only the last `: ` part),
+    /// `required`/`fail` as `execution error at (file:line:col): message`, other
+    /// execution errors as Go prints them.
+    pub fn helm_message(&self) -> String {
+        let go = self.to_string();
+        if self.template.is_empty() {
+            let last = go.rsplit(": ").next().unwrap_or(&go);
+            return format!("parse error at ({}:{}): {last}", self.file, self.line);
+        }
+        if let Some(start) = go.find(ERR_START)
+            && let Some(end) = go.rfind(ERR_END)
+            && end >= start + ERR_START.len()
+        {
+            let location = format!("{}:{}:{}", self.file, self.line, self.col);
+            let message = &go[start + ERR_START.len()..end];
+            return format!("execution error at ({location}): {message}");
+        }
+        go
+    }
+}
 
 /// One parsed template body: a file or a `define`.
 #[derive(Debug)]
@@ -186,6 +219,12 @@ impl TemplateSet {
             message: format!("no template {name:?}"),
         })?;
         exec::Exec::run(self, t, dot)
+    }
+
+    /// Executes template `name` as Helm renders a file: Go's `<no value>` removed.
+    pub fn render(&self, name: &str, dot: Value) -> Result<String, TemplateError> {
+        self.execute(name, dot)
+            .map(|out| out.replace(exec::NO_VALUE, ""))
     }
 }
 

@@ -96,10 +96,8 @@ pub enum Arg {
     Bool(bool),
     /// A string constant.
     Str(Rc<str>),
-    /// An integer constant.
-    Int(i64),
-    /// A float constant.
-    Float(f64),
+    /// A number constant and its text as written (Go's errors quote the text).
+    Number(super::number::Number, Rc<str>),
     /// `(pipeline).A.B`
     Sub(Box<Pipe>, Vec<String>),
 }
@@ -135,6 +133,9 @@ pub fn parse(items: Vec<Item>) -> Result<Parsed, ParseError> {
         i: 0,
         defines: Vec::new(),
         pending_else: Vec::new(),
+        vars: vec!["$".into()],
+        range_depth: 0,
+        nesting: 0,
     };
     let (body, end) = p.list()?;
     if let Some((word, pos)) = end {
@@ -152,6 +153,12 @@ struct Parser {
     defines: Vec<(String, List)>,
     /// The tokens after `else` in the `{{else ...}}` that ended the last list.
     pending_else: Vec<Tok>,
+    /// Variables in scope, as Go's parser tracks them to reject undefined ones.
+    vars: Vec<String>,
+    /// How many `{{range}}` bodies enclose the current node.
+    range_depth: usize,
+    /// How many control structures enclose it (`define` is top-level only).
+    nesting: usize,
 }
 
 /// How a list ended: the keyword (`end` / `else`), its offset, and for `else` the rest of its tokens.
@@ -192,29 +199,56 @@ impl Parser {
             "if" => out.push(self.branch(BranchKind::If, &toks[1..], pos)?),
             "with" => out.push(self.branch(BranchKind::With, &toks[1..], pos)?),
             "range" => out.push(self.branch(BranchKind::Range, &toks[1..], pos)?),
-            "break" => out.push(Node::Break),
-            "continue" => out.push(Node::Continue),
+            "break" | "continue" => {
+                if self.range_depth == 0 {
+                    return perr(pos, format!("{{{{{keyword}}}}} outside {{{{range}}}}"));
+                }
+                if let Some(t) = toks.get(1) {
+                    return perr(
+                        t.pos,
+                        format!("unexpected {} in {{{{{keyword}}}}}", describe(t)),
+                    );
+                }
+                out.push(if keyword == "break" {
+                    Node::Break
+                } else {
+                    Node::Continue
+                });
+            }
+            "define" if self.nesting > 0 => {
+                return perr(pos, "unexpected <define> in command");
+            }
             "define" => {
                 let name = template_name(&toks, pos)?;
-                let body = self.body_until_end(pos)?;
+                let body = self.fresh_scope(|p| p.body_until_end(pos))?;
                 self.defines.push((name, body));
             }
             "template" | "block" => {
                 let name = template_name(&toks, pos)?;
                 let pipe = if toks.len() > 2 {
-                    Some(pipeline(&toks[2..], pos)?)
+                    Some(pipeline(&toks[2..], pos, &mut self.vars)?)
                 } else {
                     None
                 };
                 if keyword == "block" {
-                    let body = self.body_until_end(pos)?;
+                    let body = self.fresh_scope(|p| p.body_until_end(pos))?;
                     self.defines.push((name.clone(), body));
                 }
                 out.push(Node::Template { name, pipe, pos });
             }
-            _ => out.push(Node::Action(pipeline(&toks, pos)?)),
+            _ => out.push(Node::Action(pipeline(&toks, pos, &mut self.vars)?)),
         }
         Ok(None)
+    }
+
+    /// A `define`/`block` body sees only `$` and no enclosing `range`.
+    fn fresh_scope<T>(&mut self, f: impl FnOnce(&mut Parser) -> T) -> T {
+        let vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
+        let depth = std::mem::take(&mut self.range_depth);
+        let r = f(self);
+        self.vars = vars;
+        self.range_depth = depth;
+        r
     }
 
     fn body_until_end(&mut self, pos: usize) -> Result<List, ParseError> {
@@ -227,8 +261,27 @@ impl Parser {
     }
 
     fn branch(&mut self, kind: BranchKind, toks: &[Tok], pos: usize) -> Result<Node, ParseError> {
-        let pipe = pipeline(toks, pos)?;
-        let (list, end) = self.list()?;
+        // Variables declared in the pipeline or the bodies end with the structure.
+        let mark = self.vars.len();
+        let r = self.branch_in_scope(kind, toks, pos);
+        self.vars.truncate(mark);
+        r
+    }
+
+    fn branch_in_scope(
+        &mut self,
+        kind: BranchKind,
+        toks: &[Tok],
+        pos: usize,
+    ) -> Result<Node, ParseError> {
+        let pipe = pipeline(toks, pos, &mut self.vars)?;
+        let in_range = usize::from(kind == BranchKind::Range);
+        self.range_depth += in_range;
+        self.nesting += 1;
+        let body = self.list();
+        self.nesting -= 1;
+        self.range_depth -= in_range;
+        let (list, end) = body?;
         let else_list = match end {
             Some((w, _)) if w == "end" => None,
             Some((_, epos)) => Some(self.else_body(kind, epos)?),
@@ -255,9 +308,12 @@ impl Parser {
             };
         }
         let nested = match &rest[0].kind {
-            TokKind::Ident(w) if w == "if" => BranchKind::If,
+            TokKind::Ident(w) if w == "if" && kind == BranchKind::If => BranchKind::If,
             TokKind::Ident(w) if w == "with" && kind == BranchKind::With => BranchKind::With,
-            _ => return perr(epos, "unexpected tokens after else"),
+            TokKind::Ident(w) if w == "if" || w == "with" => {
+                return perr(epos, format!("unexpected <{w}> in input"));
+            }
+            _ => return perr(epos, format!("unexpected {} in else", describe(&rest[0]))),
         };
         Ok(vec![self.branch(nested, &rest[1..], epos)?])
     }
@@ -270,9 +326,26 @@ fn template_name(toks: &[Tok], pos: usize) -> Result<String, ParseError> {
     }
 }
 
-/// Parses a pipeline from an action's tokens.
-pub fn pipeline(toks: &[Tok], pos: usize) -> Result<Pipe, ParseError> {
-    let mut c = Cursor { toks, i: 0 };
+/// A token as Go's parse errors name it: keywords in angle brackets, the rest quoted.
+fn describe(t: &Tok) -> String {
+    const KEYWORDS: &[&str] = &[
+        "block", "break", "continue", "define", "else", "end", "if", "range", "nil", "template",
+        "with",
+    ];
+    match &t.kind {
+        TokKind::Ident(w) if KEYWORDS.contains(&w.as_str()) => format!("<{w}>"),
+        TokKind::Ident(w) | TokKind::Num(w) => format!("{w:?}"),
+        TokKind::Field(f) => format!("{:?}", format!(".{f}")),
+        TokKind::Var(v) => format!("{v:?}"),
+        TokKind::Str(s) => format!("{:?}", format!("{s:?}")),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Parses a pipeline from an action's tokens; `vars` is the scope, which its
+/// declarations extend.
+pub fn pipeline(toks: &[Tok], pos: usize, vars: &mut Vec<String>) -> Result<Pipe, ParseError> {
+    let mut c = Cursor { toks, i: 0, vars };
     let p = c.pipe(pos)?;
     if let Some(t) = c.peek() {
         return perr(t.pos, format!("unexpected {:?} in operand", t.kind));
@@ -283,6 +356,7 @@ pub fn pipeline(toks: &[Tok], pos: usize) -> Result<Pipe, ParseError> {
 struct Cursor<'a> {
     toks: &'a [Tok],
     i: usize,
+    vars: &'a mut Vec<String>,
 }
 
 impl Cursor<'_> {
@@ -292,6 +366,10 @@ impl Cursor<'_> {
 
     fn pipe(&mut self, pos: usize) -> Result<Pipe, ParseError> {
         let (decl, assign) = self.decl();
+        // Assigning to an undeclared variable fails only when executed, as in Go.
+        if !assign {
+            self.vars.extend(decl.iter().cloned());
+        }
         let mut cmds = Vec::new();
         loop {
             let cpos = self.peek().map_or(pos, |t| t.pos);
@@ -300,6 +378,18 @@ impl Cursor<'_> {
             match self.peek().map(|t| &t.kind) {
                 Some(TokKind::Pipe) => self.i += 1,
                 _ => break,
+            }
+        }
+        // Go's checkPipeline: only the first command may be a constant.
+        for (i, c) in cmds.iter().enumerate().skip(1) {
+            if matches!(
+                c.args[0],
+                Arg::Bool(_) | Arg::Dot | Arg::Nil | Arg::Number(..) | Arg::Str(_)
+            ) {
+                return perr(
+                    pos,
+                    format!("non executable command in pipeline stage {}", i + 1),
+                );
             }
         }
         Ok(Pipe {
@@ -369,6 +459,9 @@ impl Cursor<'_> {
                 Arg::Field(self.chain(vec![f]), pos)
             }
             TokKind::Var(v) => {
+                if !self.vars.contains(&v) {
+                    return perr(t.pos, format!("undefined variable {v:?}"));
+                }
                 let pos = self.peek_chain_pos().unwrap_or(t.pos);
                 Arg::Var(v, self.chain(vec![]), pos)
             }
@@ -421,28 +514,8 @@ impl Cursor<'_> {
 }
 
 fn number(n: &str, pos: usize) -> Result<Arg, ParseError> {
-    let clean = n.replace('_', "");
-    let (neg, body) = match clean.strip_prefix('-') {
-        Some(b) => (true, b.to_string()),
-        None => (false, clean.trim_start_matches('+').to_string()),
-    };
-    let radix = |p: &str, r: u32| i64::from_str_radix(&body[p.len()..], r).ok();
-    let int = if let Some(h) = body.strip_prefix("0x").or(body.strip_prefix("0X")) {
-        i64::from_str_radix(h, 16).ok()
-    } else if body.starts_with("0o") || body.starts_with("0O") {
-        radix("0o", 8)
-    } else if body.starts_with("0b") || body.starts_with("0B") {
-        radix("0b", 2)
-    } else if body.len() > 1 && body.starts_with('0') && body.bytes().all(|c| c.is_ascii_digit()) {
-        radix("0", 8)
-    } else {
-        body.parse::<i64>().ok()
-    };
-    if let Some(i) = int {
-        return Ok(Arg::Int(if neg { -i } else { i }));
-    }
-    match body.parse::<f64>() {
-        Ok(f) => Ok(Arg::Float(if neg { -f } else { f })),
-        Err(_) => perr(pos, format!("bad number syntax: {n:?}")),
+    match super::number::parse(n) {
+        Ok(num) => Ok(Arg::Number(num, n.into())),
+        Err(msg) => perr(pos, msg),
     }
 }

@@ -22,8 +22,12 @@ pub enum Value {
     Int(i64),
     /// A float (every number read from a values file, as Helm's JSON detour makes it).
     Float(f64),
+    /// A complex number: only template literals such as `1+2i` make one.
+    Complex(f64, f64),
     /// A string.
     Str(String),
+    /// A Go string that is not UTF-8 (a binary file from `.Files.Get`).
+    Bytes(Rc<Vec<u8>>),
     /// A list.
     List(Rc<Vec<Value>>),
     /// A map, keys kept sorted as Go prints and marshals them.
@@ -57,7 +61,9 @@ impl Value {
             Value::Bool(b) => *b,
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
+            Value::Complex(re, im) => *re != 0.0 || *im != 0.0,
             Value::Str(s) => !s.is_empty(),
+            Value::Bytes(b) => !b.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.borrow().is_empty(),
             Value::Files(_) | Value::ApiVersions(_) => true,
@@ -71,7 +77,8 @@ impl Value {
             Value::Bool(_) => "bool",
             Value::Int(_) => "int64",
             Value::Float(_) => "float64",
-            Value::Str(_) => "string",
+            Value::Complex(..) => "complex128",
+            Value::Str(_) | Value::Bytes(_) => "string",
             Value::List(_) => "slice",
             Value::Map(_) => "map",
             Value::Files(_) | Value::ApiVersions(_) => "struct",
@@ -85,7 +92,8 @@ impl Value {
             Value::Bool(_) => "bool",
             Value::Int(_) => "int64",
             Value::Float(_) => "float64",
-            Value::Str(_) => "string",
+            Value::Complex(..) => "complex128",
+            Value::Str(_) | Value::Bytes(_) => "string",
             Value::List(_) => "[]interface {}",
             Value::Map(_) => "map[string]interface {}",
             Value::Files(_) => "chart.Files",
@@ -139,7 +147,9 @@ impl Value {
                 let _ = write!(out, "{i}");
             }
             Value::Float(f) => out.push_str(&format_float_g(*f)),
+            Value::Complex(re, im) => out.push_str(&super::number::format_complex(*re, *im)),
             Value::Str(s) => out.push_str(s),
+            Value::Bytes(b) => out.push_str(&String::from_utf8_lossy(b)),
             Value::List(l) => {
                 out.push('[');
                 for (i, v) in l.iter().enumerate() {
@@ -212,7 +222,10 @@ impl Value {
             Value::Int(i) => J::from(*i),
             Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => J::from(*f as i64),
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            // encoding/json cannot marshal complex numbers; Sprig then prints nothing.
+            Value::Complex(..) => J::Null,
             Value::Str(s) => J::String(s.clone()),
+            Value::Bytes(b) => J::String(String::from_utf8_lossy(b).into_owned()),
             Value::List(l) => J::Array(l.iter().map(Value::to_json).collect()),
             Value::Map(m) => J::Object(
                 m.borrow()

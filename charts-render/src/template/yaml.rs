@@ -139,6 +139,7 @@ impl Emitter {
             Value::Map(_) | Value::Files(_) => self.flow_empty("{", "}"),
             Value::List(_) | Value::ApiVersions(_) => self.flow_empty("[", "]"),
             Value::Str(s) => self.string(s, ctx),
+            Value::Bytes(b) => self.string(&String::from_utf8_lossy(b), ctx),
             Value::Float(f) if self.indent_sequences => {
                 self.scalar(&super::value::format_float_g(*f), Style::Plain, ctx)
             }
