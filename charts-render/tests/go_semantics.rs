@@ -239,6 +239,28 @@ const CASES: &[(&str, Result<&str, &str>)] = &[
         "{{ define \"d\" }}{{ $q }}{{ end }}",
         Err("undefined variable \"$q\""),
     ),
+    // index: maps, slices, strings (a byte).
+    (
+        "{{ index \"abc\" 1 }} {{ index .m \"a\" }} {{ index (list (list 1 2)) 0 1 }}",
+        Ok("98 1 2"),
+    ),
+    (
+        "{{ index .l 5 }}",
+        Err("error calling index: index out of range: 5"),
+    ),
+    (
+        "{{ index .l 1.0 }}",
+        Err("error calling index: cannot index slice/array with type float64"),
+    ),
+    // Template calls.
+    (
+        "{{ define \"x\" }}({{ . }}){{ end }}{{ template \"x\" 5 }}{{ block \"b\" 6 }}[{{ . }}]{{ end }}",
+        Ok("(5)[6]"),
+    ),
+    (
+        "{{ template \"nope\" .s }}",
+        Err("t:1:12: executing \"t\" at <{{template \"nope\" .s}}>: template \"nope\" not defined"),
+    ),
     // Whitespace trimming and comments.
     ("x {{- 1 -}} y {{- /* c */ -}} z", Ok("x1yz")),
     ("x {{- 3 }}  {{2 -}}  y", Ok("x3  2y")),

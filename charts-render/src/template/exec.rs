@@ -162,9 +162,13 @@ impl<'s> Exec<'s> {
                         None => Value::Nil,
                     };
                     let t = self.lookup(name).ok_or_else(|| {
+                        let ctx = match pipe {
+                            Some(p) => format!("{{{{template {name:?} {}}}}}", pipe_text(p)),
+                            None => format!("{{{{template {name:?}}}}}"),
+                        };
                         self.locate(
                             *pos,
-                            &format!("template {name:?}"),
+                            &ctx,
                             Fail::Msg(format!("template {name:?} not defined")),
                         )
                     })?;
@@ -565,6 +569,10 @@ fn arg_location(a: &Arg) -> (usize, String) {
         Arg::Sub(p, _) => last_operand(p),
         other => (0, arg_text(other)),
     }
+}
+
+fn pipe_text(p: &Pipe) -> String {
+    p.cmds.iter().map(cmd_text).collect::<Vec<_>>().join(" | ")
 }
 
 /// The source-like text of a command, for `at <...>` in error messages.

@@ -311,10 +311,24 @@ fn index(a: &[Value]) -> R {
     for k in a.iter().skip(1) {
         cur = match (&cur, k) {
             (Value::Map(m), k) => m.borrow().get(&strval(k)).cloned().unwrap_or_default(),
+            (Value::List(_) | Value::Str(_), Value::Float(_) | Value::Str(_) | Value::Bool(_)) => {
+                return err(format!(
+                    "error calling index: cannot index slice/array with type {}",
+                    k.type_name()
+                ));
+            }
             (Value::List(l), k) => {
                 let i = to_i64(k);
                 match l.get(i as usize) {
                     Some(v) if i >= 0 => v.clone(),
+                    _ => return err(format!("error calling index: index out of range: {i}")),
+                }
+            }
+            // A Go string indexes to its byte.
+            (Value::Str(st), k) => {
+                let i = to_i64(k);
+                match st.as_bytes().get(i as usize) {
+                    Some(b) if i >= 0 => Value::Int(i64::from(*b)),
                     _ => return err(format!("error calling index: index out of range: {i}")),
                 }
             }

@@ -234,6 +234,8 @@ impl Parser {
                     let body = self.fresh_scope(|p| p.body_until_end(pos))?;
                     self.defines.push((name.clone(), body));
                 }
+                // Go locates a template call at its name.
+                let pos = toks.get(1).map_or(pos, |t| t.pos);
                 out.push(Node::Template { name, pipe, pos });
             }
             _ => out.push(Node::Action(pipeline(&toks, pos, &mut self.vars)?)),
