@@ -563,6 +563,18 @@ fn kind_rank(kind: &str) -> (usize, &str) {
     }
 }
 
+/// A rendered document as helm reads it: go-yaml v2 lets a repeated key's last
+/// value win where `yaml_serde` refuses the document.
+pub(crate) fn parse_manifest(doc: &str) -> Result<yaml_serde::Value, yaml_serde::Error> {
+    match yaml_serde::from_str(doc) {
+        Err(e) if e.to_string().contains("duplicate entry") => {
+            let v = crate::template::yaml11::parse(doc)?;
+            yaml_serde::to_value(v.to_json())
+        }
+        other => other,
+    }
+}
+
 /// `releaseutil.SortManifests`: files in path order, documents in file order,
 /// then a stable sort by kind.
 fn sort_manifests(outputs: BTreeMap<String, String>) -> Result<Vec<Manifest>, Error> {
@@ -572,11 +584,10 @@ fn sort_manifests(outputs: BTreeMap<String, String>) -> Result<Vec<Manifest>, Er
             continue;
         }
         for doc in split_manifests(&content) {
-            let head: yaml_serde::Value =
-                yaml_serde::from_str(&doc).map_err(|e| Error::Manifest {
-                    source_file: path.clone(),
-                    message: e.to_string(),
-                })?;
+            let head = parse_manifest(&doc).map_err(|e| Error::Manifest {
+                source_file: path.clone(),
+                message: e.to_string(),
+            })?;
             let kind = head
                 .get("kind")
                 .and_then(|k| k.as_str())
@@ -644,4 +655,22 @@ fn check_kube_version(chart: &Chart, opts: &RenderOptions) -> Result<(), Error> 
         "chart requires kubeVersion: {wanted} which is incompatible with Kubernetes {}",
         opts.kube_version
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_key_takes_the_last_value_as_helm_does() {
+        let v = parse_manifest("kind: ConfigMap\ndata:\n  a: \"1\"\n  a: \"2\"\n").unwrap();
+        assert_eq!(v.get("kind").and_then(|k| k.as_str()), Some("ConfigMap"));
+        assert_eq!(
+            v.get("data")
+                .and_then(|d| d.get("a"))
+                .and_then(|a| a.as_str()),
+            Some("2")
+        );
+        assert!(parse_manifest("a: [").is_err());
+    }
 }
