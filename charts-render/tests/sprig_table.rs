@@ -269,3 +269,12 @@ fn every_helm_function_is_defined() {
         .collect();
     assert!(missing.is_empty(), "not defined: {missing:?}");
 }
+
+#[test]
+fn an_empty_files_glob_is_false() {
+    use std::collections::BTreeMap;
+    use std::rc::Rc;
+    assert!(!Value::Files(Rc::new(BTreeMap::new())).truthy());
+    let one = BTreeMap::from([("files/a.conf".to_string(), b"x".to_vec())]);
+    assert!(Value::Files(Rc::new(one)).truthy());
+}
