@@ -82,6 +82,8 @@ pub struct Chart {
     pub files: BTreeMap<String, Vec<u8>>,
     /// Subcharts found in `charts/` or fetched.
     pub subcharts: Vec<Chart>,
+    /// `values.schema.json`, when the chart has one.
+    pub schema: Option<Vec<u8>>,
 }
 
 impl Chart {
@@ -202,9 +204,11 @@ impl Chart {
             .get(".helmignore")
             .map(|b| HelmIgnore::parse(&text(b)))
             .unwrap_or_default();
+        let schema = files.remove("values.schema.json");
         let mut chart = Chart {
             metadata,
             values,
+            schema,
             ..Chart::default()
         };
         let mut sub_files: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();

@@ -49,6 +49,15 @@ pub enum Error {
     /// A `--set` expression is malformed.
     #[error(transparent)]
     Set(#[from] crate::values::SetError),
+    /// The values do not satisfy a chart's `values.schema.json`; `message` lists each
+    /// chart's errors as Helm does.
+    #[error(
+        "values don't meet the specifications of the schema(s) in the following chart(s):\n{message}"
+    )]
+    Schema {
+        /// `NAME:` and `- field: description` lines.
+        message: String,
+    },
     /// A template failed to parse or execute (worded as helm words it).
     #[error("{}", .0.helm_message())]
     Template(TemplateError),

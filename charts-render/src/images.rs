@@ -14,11 +14,10 @@ const CONTAINER_LISTS: &[&str] = &["initContainers", "containers", "ephemeralCon
 pub(crate) fn raw_images(manifests: &[Manifest]) -> Result<Vec<(String, String)>, Error> {
     let mut out: Vec<(String, String)> = Vec::new();
     for m in manifests {
-        let doc: yaml_serde::Value =
-            yaml_serde::from_str(&m.content).map_err(|e| Error::Manifest {
-                source_file: m.source.clone(),
-                message: e.to_string(),
-            })?;
+        let doc = crate::render::parse_manifest(&m.content).map_err(|e| Error::Manifest {
+            source_file: m.source.clone(),
+            message: e.to_string(),
+        })?;
         let mut found = Vec::new();
         walk(&doc, &mut found);
         for image in found {

@@ -39,6 +39,7 @@ mod images;
 pub mod limits;
 pub mod render;
 pub mod repo;
+mod schema;
 pub mod template;
 pub mod values;
 

@@ -77,12 +77,12 @@ fn tree<'c>(chart: &'c Chart, name: String) -> Result<Node<'c>, Error> {
     let deps = chart.metadata.dependencies.clone();
     // Subcharts that Chart.yaml does not mention are always included.
     for sub in &chart.subcharts {
-        if !deps.iter().any(|d| d.name == sub.metadata.name) {
+        if !deps.iter().any(|d| matches_dependency(d, sub)) {
             subs.push(tree(sub, sub.metadata.name.clone())?);
         }
     }
     for d in &deps {
-        if let Some(sub) = chart.subcharts.iter().find(|s| s.metadata.name == d.name) {
+        if let Some(sub) = chart.subcharts.iter().find(|s| matches_dependency(d, s)) {
             subs.push(tree(sub, d.effective_name().to_string())?);
         }
     }
@@ -97,6 +97,19 @@ fn tree<'c>(chart: &'c Chart, name: String) -> Result<Node<'c>, Error> {
         deps,
         subs,
     })
+}
+
+/// Helm's `IsCompatibleRange`: a subchart stands for a dependency only when its
+/// version satisfies the dependency's constraint (an empty constraint never does);
+/// otherwise it renders as a chart Chart.yaml does not mention, without alias.
+fn matches_dependency(d: &Dependency, sub: &Chart) -> bool {
+    if d.name != sub.metadata.name || d.version.trim().is_empty() {
+        return false;
+    }
+    let Some(v) = crate::template::loose_version(&sub.metadata.version) else {
+        return false;
+    };
+    crate::repo::parse_constraint(&d.version).is_ok_and(|c| c.matches_loose(&v))
 }
 
 impl Node<'_> {
@@ -119,6 +132,25 @@ impl Node<'_> {
             };
             coalesce_globals(&entry, v);
             sub.coalesce(&entry);
+        }
+    }
+
+    /// `ValidateAgainstSchema`: this chart's schema against `values`, then each
+    /// enabled subchart's against its section.
+    fn validate_schemas(&self, values: &Value, out: &mut String) {
+        if let Some(schema) = &self.chart.schema {
+            let json = serde_json::from_str(&crate::template::gojson_marshal(values))
+                .unwrap_or(serde_json::Value::Null);
+            if let Err(lines) = crate::schema::validate(schema, &json) {
+                out.push_str(&format!("{}:\n{lines}", self.chart.metadata.name));
+            }
+        }
+        for sub in &self.subs {
+            let v = match values.get(&sub.name) {
+                v @ Value::Map(_) => v,
+                _ => empty_map(),
+            };
+            sub.validate_schemas(&v, out);
         }
     }
 
@@ -221,6 +253,13 @@ pub fn render(chart: &Chart, user: &Value, opts: &RenderOptions) -> Result<Vec<M
     root.process_imports();
     let values = user.deep_copy();
     root.coalesce(&values);
+    let mut schema_errors = String::new();
+    root.validate_schemas(&values, &mut schema_errors);
+    if !schema_errors.is_empty() {
+        return Err(Error::Schema {
+            message: schema_errors,
+        });
+    }
     let mut jobs = Vec::new();
     let shared = Shared {
         release: release(opts),
@@ -524,6 +563,18 @@ fn kind_rank(kind: &str) -> (usize, &str) {
     }
 }
 
+/// A rendered document as helm reads it: go-yaml v2 lets a repeated key's last
+/// value win where `yaml_serde` refuses the document.
+pub(crate) fn parse_manifest(doc: &str) -> Result<yaml_serde::Value, yaml_serde::Error> {
+    match yaml_serde::from_str(doc) {
+        Err(e) if e.to_string().contains("duplicate entry") => {
+            let v = crate::template::yaml11::parse(doc)?;
+            yaml_serde::to_value(v.to_json())
+        }
+        other => other,
+    }
+}
+
 /// `releaseutil.SortManifests`: files in path order, documents in file order,
 /// then a stable sort by kind.
 fn sort_manifests(outputs: BTreeMap<String, String>) -> Result<Vec<Manifest>, Error> {
@@ -533,11 +584,10 @@ fn sort_manifests(outputs: BTreeMap<String, String>) -> Result<Vec<Manifest>, Er
             continue;
         }
         for doc in split_manifests(&content) {
-            let head: yaml_serde::Value =
-                yaml_serde::from_str(&doc).map_err(|e| Error::Manifest {
-                    source_file: path.clone(),
-                    message: e.to_string(),
-                })?;
+            let head = parse_manifest(&doc).map_err(|e| Error::Manifest {
+                source_file: path.clone(),
+                message: e.to_string(),
+            })?;
             let kind = head
                 .get("kind")
                 .and_then(|k| k.as_str())
@@ -605,4 +655,22 @@ fn check_kube_version(chart: &Chart, opts: &RenderOptions) -> Result<(), Error> 
         "chart requires kubeVersion: {wanted} which is incompatible with Kubernetes {}",
         opts.kube_version
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_key_takes_the_last_value_as_helm_does() {
+        let v = parse_manifest("kind: ConfigMap\ndata:\n  a: \"1\"\n  a: \"2\"\n").unwrap();
+        assert_eq!(v.get("kind").and_then(|k| k.as_str()), Some("ConfigMap"));
+        assert_eq!(
+            v.get("data")
+                .and_then(|d| d.get("a"))
+                .and_then(|a| a.as_str()),
+            Some("2")
+        );
+        assert!(parse_manifest("a: [").is_err());
+    }
 }

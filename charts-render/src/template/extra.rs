@@ -1,14 +1,6 @@
 //! Sprig functions whose results depend on the clock or on randomness (dates, UUIDs,
-//! random numbers) and the certificate generators.
-//!
-//! The certificate functions (`genCA`, `genSelfSignedCert`, `genSignedCert`,
-//! `genPrivateKey`) return well-formed PEM *placeholders*, not real keys: rendering
-//! here exists to read manifests (images), and such values only ever end up in
-//! Secrets. A chart that uses them renders instead of failing.
+//! random numbers). The cryptographic ones are in `crypto`.
 
-use std::collections::BTreeMap;
-
-use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::exec::Fail;
@@ -38,6 +30,23 @@ pub fn call(name: &str, a: &[Value]) -> Option<R> {
             let t = a.get(if name.starts_with("html") { 0 } else { 1 });
             Ok(Value::Str(format_go(&to_time(t), &layout)))
         }
+        "dateModify" | "mustDateModify" => {
+            let t = to_time(a.get(1));
+            match super::sprig_more::parse_go_duration(&s(a, 0)) {
+                Some(ns) => Ok(Value::Str(go_time(
+                    t + chrono::Duration::nanoseconds(ns as i64),
+                ))),
+                None if name == "dateModify" => Ok(Value::Str(go_time(t))),
+                None => Err(Fail::Msg(format!("time: invalid duration {:?}", s(a, 0)))),
+            }
+        }
+        "ago" => {
+            let since = Utc::now() - to_time(a.first());
+            let secs = (since.num_milliseconds() as f64 / 1000.0).round() as i128;
+            Ok(Value::Str(super::sprig_more::go_duration(
+                secs * 1_000_000_000,
+            )))
+        }
         "unixEpoch" => Ok(Value::Str(to_time(a.first()).timestamp().to_string())),
         "toDate" | "mustToDate" => Ok(Value::Str(
             parse_go(&s(a, 0), &s(a, 1))
@@ -55,19 +64,6 @@ pub fn call(name: &str, a: &[Value]) -> Option<R> {
             } else {
                 lo
             }))
-        }
-        "genCA"
-        | "genSelfSignedCert"
-        | "genSignedCert"
-        | "genCAWithKey"
-        | "genSelfSignedCertWithKey"
-        | "genSignedCertWithKey" => Ok(cert(&s(a, 0))),
-        "genPrivateKey" => Ok(Value::Str(pem(
-            "RSA PRIVATE KEY",
-            "placeholder private key",
-        ))),
-        "derivePassword" | "htpasswd" | "bcrypt" | "encryptAES" => {
-            Ok(Value::Str(hex::encode(random().to_be_bytes())))
         }
         "getHostByName" => Ok(Value::str("")),
         _ => return None,
@@ -200,27 +196,6 @@ fn uuid() -> String {
         &h[17..20],
         &h[20..32]
     )
-}
-
-fn pem(kind: &str, body: &str) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(body);
-    format!("-----BEGIN {kind}-----\n{b64}\n-----END {kind}-----\n")
-}
-
-fn cert(cn: &str) -> Value {
-    let mut m = BTreeMap::new();
-    m.insert(
-        "Cert".to_string(),
-        Value::Str(pem(
-            "CERTIFICATE",
-            &format!("placeholder certificate for {cn}"),
-        )),
-    );
-    m.insert(
-        "Key".to_string(),
-        Value::Str(pem("RSA PRIVATE KEY", &format!("placeholder key for {cn}"))),
-    );
-    Value::map(m)
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ fn err<T>(msg: impl Into<String>) -> Result<T, Fail> {
 
 /// Calls function `name`.
 pub fn call(ex: &mut Exec, name: &str, a: Vec<Value>) -> R {
+    if let Some(m) = super::arity::check(name, a.len()) {
+        return err(m);
+    }
     // Sprig's regexMatch ignores a pattern that does not compile (mustRegexMatch fails).
     if name == "regexMatch" && super::goregex::compile(&s(&a, 0)).is_err() {
         return Ok(Value::Bool(false));
@@ -37,6 +40,8 @@ pub fn call(ex: &mut Exec, name: &str, a: Vec<Value>) -> R {
         .or_else(|| dicts(name, &a))
         .or_else(|| numbers(name, &a))
         .or_else(|| encoding(name, &a))
+        .or_else(|| super::crypto::call(name, &a))
+        .or_else(|| super::sprig_more::call(name, &a))
         .or_else(|| super::extra::call(name, &a))
     {
         return r.map_err(|f| wrap(name, f));
@@ -74,8 +79,18 @@ fn canonical(name: &str) -> &str {
         "mustReverse" => "reverse",
         "mustSlice" => "slice",
         "mustDeepCopy" => "deepCopy",
-        "mustDateModify" => "dateModify",
         "push" => "append",
+        "mustChunk" => "chunk",
+        "biggest" => "max",
+        // Sprig's filepath functions are its path functions on Linux.
+        "osBase" => "base",
+        "osDir" => "dir",
+        "osExt" => "ext",
+        "osClean" => "clean",
+        "osIsAbs" => "isAbs",
+        "date_in_zone" => "dateInZone",
+        "date_modify" => "dateModify",
+        "must_date_modify" => "mustDateModify",
         _ => name,
     }
 }
@@ -112,12 +127,73 @@ pub fn to_i64(v: &Value) -> i64 {
         Value::Int(i) => *i,
         Value::Float(f) => *f as i64,
         Value::Bool(b) => *b as i64,
-        Value::Str(s) => s
-            .trim()
-            .parse::<i64>()
-            .or_else(|_| s.trim().parse::<f64>().map(|f| f as i64))
-            .unwrap_or(0),
+        Value::Str(s) => cast_int(s),
         _ => 0,
+    }
+}
+
+/// `cast.ToInt64` of a string: `strconv.ParseInt(s, 0, 0)` after dropping a
+/// trailing `.0`, so `0x10` is 16, `0777` is 511 and `1e3` or `1.5` are 0.
+fn cast_int(s: &str) -> i64 {
+    let t = match s.split_once('.') {
+        Some((int, frac)) if frac.bytes().all(|b| b == b'0') => int,
+        _ => s,
+    };
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let body = body.replace('_', "");
+    let lower = body.to_ascii_lowercase();
+    let parsed = if let Some(h) = lower.strip_prefix("0x") {
+        i64::from_str_radix(h, 16)
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        i64::from_str_radix(b, 2)
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        i64::from_str_radix(o, 8)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        i64::from_str_radix(&lower[1..], 8)
+    } else {
+        lower.parse::<i64>()
+    };
+    parsed.map(|v| if neg { -v } else { v }).unwrap_or(0)
+}
+
+/// Go's `path.Base`.
+fn go_base(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let t = p.trim_end_matches('/');
+    if t.is_empty() {
+        return "/".into();
+    }
+    t.rsplit('/').next().unwrap_or(t).to_string()
+}
+
+/// goutils.Uncapitalize: the first letter of each space-separated word lowered.
+fn uncapitalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut at_start = true;
+    for c in s.chars() {
+        if at_start && !c.is_whitespace() {
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+        at_start = c.is_whitespace();
+    }
+    out
+}
+
+/// Go's base64 error text.
+fn go_base64_error(e: &base64::DecodeError) -> String {
+    match e {
+        base64::DecodeError::InvalidByte(at, _) | base64::DecodeError::InvalidLastSymbol(at, _) => {
+            format!("illegal base64 data at input byte {at}")
+        }
+        base64::DecodeError::InvalidLength(at) => format!("illegal base64 data at input byte {at}"),
+        base64::DecodeError::InvalidPadding => "illegal base64 data at input byte 0".into(),
     }
 }
 
@@ -271,13 +347,6 @@ fn index(a: &[Value]) -> R {
 fn slice(a: &[Value]) -> R {
     let lo = a.get(1).map_or(0, to_i64).max(0) as usize;
     match a.first() {
-        Some(Value::Str(s)) => {
-            let hi = a
-                .get(2)
-                .map_or(s.len(), |v| to_i64(v) as usize)
-                .min(s.len());
-            Ok(Value::Str(s.get(lo.min(hi)..hi).unwrap_or("").to_string()))
-        }
         Some(Value::List(l)) => {
             let hi = a
                 .get(2)
@@ -285,7 +354,11 @@ fn slice(a: &[Value]) -> R {
                 .min(l.len());
             Ok(Value::list(l[lo.min(hi)..hi].to_vec()))
         }
-        _ => err("error calling slice: cannot slice"),
+        Some(v) => err(format!(
+            "error calling slice: list should be type of slice or array but {}",
+            v.kind()
+        )),
+        None => err("error calling slice: cannot slice"),
     }
 }
 
@@ -328,22 +401,27 @@ fn indent(n: i64, s: &str) -> String {
     format!("{pad}{}", s.replace('\n', &format!("\n{pad}")))
 }
 
+/// Words as xstrings splits them for the case conversions: at non-alphanumerics,
+/// before an upper-case letter after a lower-case one or a digit, and before the
+/// last capital of an acronym (`HTTPServer` is `HTTP` `Server`).
 fn words(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
     let mut out = Vec::new();
     let mut cur = String::new();
-    let mut prev_lower = false;
-    for c in s.chars() {
+    for (i, &c) in chars.iter().enumerate() {
         if !c.is_alphanumeric() {
             if !cur.is_empty() {
                 out.push(std::mem::take(&mut cur));
             }
-            prev_lower = false;
             continue;
         }
-        if c.is_uppercase() && prev_lower && !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
+        if c.is_uppercase() && !cur.is_empty() {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
+                out.push(std::mem::take(&mut cur));
+            }
         }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
         cur.push(c);
     }
     if !cur.is_empty() {
@@ -366,13 +444,7 @@ fn strings(name: &str, a: &[Value]) -> Option<R> {
         "upper" => st(s0().to_uppercase()),
         "lower" => st(s0().to_lowercase()),
         "title" => st(title(&s0())),
-        "untitle" => st({
-            let x = s0();
-            let mut c = x.chars();
-            c.next()
-                .map(|f| f.to_lowercase().chain(c).collect())
-                .unwrap_or_default()
-        }),
+        "untitle" => st(uncapitalize(&s0())),
         "trim" => st(s0().trim().to_string()),
         "trimAll" => st(s(a, 1).trim_matches(|c| s0().contains(c)).to_string()),
         "trimPrefix" => st(s(a, 1)
@@ -392,7 +464,7 @@ fn strings(name: &str, a: &[Value]) -> Option<R> {
         "indent" => st(indent(n(a, 0), &s(a, 1))),
         "nindent" => st(format!("\n{}", indent(n(a, 0), &s(a, 1)))),
         "repeat" => st(s(a, 1).repeat(n(a, 0).max(0) as usize)),
-        "substr" => st(substr(n(a, 0), n(a, 1), &s(a, 2))),
+        "substr" => substr(n(a, 0), n(a, 1), &s(a, 2)).map(Value::Str),
         "quote" => st(a
             .iter()
             .filter(|v| !matches!(v, Value::Nil))
@@ -486,10 +558,15 @@ fn strings(name: &str, a: &[Value]) -> Option<R> {
                     .into_owned(),
             )
         }),
-        "regexSplit" => {
-            regex(&s0()).map(|r| Value::list(r.split(&s(a, 1)).map(Value::str).collect()))
-        }
-        "base" => st(s0().rsplit('/').next().unwrap_or("").to_string()),
+        "regexSplit" => regex(&s0()).map(|r| {
+            let hay = s(a, 1);
+            Value::list(match n(a, 2) {
+                0 => Vec::new(),
+                k if k < 0 => r.split(&hay).map(Value::str).collect(),
+                k => r.splitn(&hay, k as usize).map(Value::str).collect(),
+            })
+        }),
+        "base" => st(go_base(&s0())),
         "dir" => st(s0().rsplit_once('/').map_or(".".into(), |(d, _)| {
             if d.is_empty() {
                 "/".into()
@@ -501,7 +578,6 @@ fn strings(name: &str, a: &[Value]) -> Option<R> {
             .rsplit_once('.')
             .filter(|(_, e)| !e.contains('/'))
             .map_or(String::new(), |(_, e)| format!(".{e}"))),
-        "env" | "expandenv" => st(String::new()),
         _ => return None,
     })
 }
@@ -517,15 +593,31 @@ fn trunc(n: i64, s: &str) -> String {
     }
 }
 
-fn substr(start: i64, end: i64, s: &str) -> String {
+/// Sprig's `substr`, which slices as Go does and fails where Go's slicing panics.
+fn substr(start: i64, end: i64, s: &str) -> Result<String, Fail> {
     let len = s.len() as i64;
-    let start = start.clamp(0, len) as usize;
-    let end = if end < 0 || end > len {
-        len as usize
+    let (lo, hi) = if start < 0 {
+        if end > len || end < 0 {
+            return err(format!(
+                "runtime error: slice bounds out of range [:{end}] with length {len}"
+            ));
+        }
+        (0, end)
+    } else if end < 0 || end > len {
+        if start > len {
+            return err(format!(
+                "runtime error: slice bounds out of range [{start}:{len}]"
+            ));
+        }
+        (start, len)
+    } else if start > end {
+        return err(format!(
+            "runtime error: slice bounds out of range [{start}:{end}]"
+        ));
     } else {
-        end as usize
+        (start, end)
     };
-    s.get(start..end.max(start)).unwrap_or("").to_string()
+    Ok(String::from_utf8_lossy(&s.as_bytes()[lo as usize..hi as usize]).into_owned())
 }
 
 fn as_list(v: Option<&Value>) -> Result<Rc<Vec<Value>>, Fail> {
@@ -588,7 +680,12 @@ fn lists(name: &str, a: &[Value]) -> Option<R> {
             v.sort();
             lv(v.into_iter().map(Value::Str).collect())
         }),
-        "toStrings" => l().and_then(|l| lv(l.iter().map(|v| Value::Str(strval(v))).collect())),
+        "toStrings" => l().and_then(|l| {
+            lv(l.iter()
+                .filter(|v| !matches!(v, Value::Nil))
+                .map(|v| Value::Str(strval(v)))
+                .collect())
+        }),
         "until" => lv((0..n(a, 0)).map(Value::Int).collect()),
         "untilStep" => {
             let (start, stop, step) = (n(a, 0), n(a, 1), n(a, 2));
@@ -636,7 +733,8 @@ fn as_map(v: Option<&Value>, fname: &str) -> Result<super::value::Map, Fail> {
     }
 }
 
-/// Sprig's `merge` (dst wins) / `mergeOverwrite` (src wins), recursing into maps.
+/// Sprig's `merge` (dst wins unless empty) / `mergeOverwrite` (src wins), recursing
+/// into maps, as mergo does.
 fn merge_into(dst: &super::value::Map, src: &super::value::Map, overwrite: bool) {
     let src = src.borrow().clone();
     for (k, sv) in src {
@@ -645,8 +743,10 @@ fn merge_into(dst: &super::value::Map, src: &super::value::Map, overwrite: bool)
             (Some(Value::Map(d)), Value::Map(s)) if !Rc::ptr_eq(&d, s) => {
                 merge_into(&d, s, overwrite)
             }
-            (Some(d), _) if !overwrite && !matches!(d, Value::Nil) => {}
-            (Some(_), Value::Nil) if overwrite => {}
+            // mergo without override fills only dst's empty values (0, "", false, nil,
+            // empty collections), and never with nil.
+            (Some(d), _) if !overwrite && d.truthy() => {}
+            (_, Value::Nil) => {}
             _ => {
                 dst.borrow_mut().insert(k, sv.deep_copy());
             }
@@ -656,9 +756,10 @@ fn merge_into(dst: &super::value::Map, src: &super::value::Map, overwrite: bool)
 
 fn dicts(name: &str, a: &[Value]) -> Option<R> {
     Some(match name {
+        // A key without a value gets "", as Sprig's `dict` does.
         "dict" => Ok(Value::map(
             a.chunks(2)
-                .map(|c| (strval(&c[0]), c.get(1).cloned().unwrap_or_default()))
+                .map(|c| (strval(&c[0]), c.get(1).cloned().unwrap_or(Value::str(""))))
                 .collect(),
         )),
         "set" => as_map(a.first(), name).map(|m| {
@@ -797,7 +898,11 @@ fn numbers(name: &str, a: &[Value]) -> Option<R> {
             f((a.first().map_or(0.0, to_f64) * p).round() / p)
         }
         "int" | "int64" | "atoi" => Ok(Value::Int(a.first().map_or(0, to_i64))),
-        "float64" | "toDecimal" => f(a.first().map_or(0.0, to_f64)),
+        "float64" => f(a.first().map_or(0.0, to_f64)),
+        // Sprig reads the text as octal.
+        "toDecimal" => Ok(Value::Int(
+            i64::from_str_radix(&strval(a.first().unwrap_or(&Value::Nil)), 8).unwrap_or(0),
+        )),
         "semverCompare" => semver_compare(&s(a, 0), &s(a, 1)).map(Value::Bool),
         "semver" => semver_value(&s(a, 0)),
         _ => return None,
@@ -856,20 +961,47 @@ fn semver_value(v: &str) -> R {
 }
 
 fn json(v: &Value, pretty: bool, raw: bool) -> String {
-    let j = v.to_json();
-    let s = if pretty {
-        serde_json::to_string_pretty(&j)
+    super::gojson::marshal(v, pretty, !raw)
+}
+
+/// `json.Unmarshal` into a map (or a slice), with Go's messages for the usual errors.
+fn from_json_as(text: &str, want_list: bool) -> Result<Value, String> {
+    let j: serde_json::Value = serde_json::from_str(text).map_err(|e| go_json_error(text, &e))?;
+    let kind = match &j {
+        serde_json::Value::Object(_) if !want_list => return Ok(Value::from_json(&j)),
+        serde_json::Value::Array(_) if want_list => return Ok(Value::from_json(&j)),
+        serde_json::Value::Null => return Ok(Value::from_json(&j)),
+        serde_json::Value::Object(_) => "object",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::Bool(_) => "bool",
+    };
+    let target = if want_list {
+        "[]interface {}"
     } else {
-        serde_json::to_string(&j)
+        "map[string]interface {}"
+    };
+    Err(format!(
+        "json: cannot unmarshal {kind} into Go value of type {target}"
+    ))
+}
+
+fn go_json_error(text: &str, e: &serde_json::Error) -> String {
+    if e.is_eof() {
+        return "unexpected end of JSON input".into();
     }
-    .unwrap_or_default();
-    if raw {
-        return s;
+    // serde's column is 1-based; the offending character is Go's subject.
+    let offset: usize = text
+        .split_inclusive('\n')
+        .take(e.line().saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>()
+        + e.column().saturating_sub(1);
+    match text.get(offset..).and_then(|t| t.chars().next()) {
+        Some(c) => format!("invalid character {c:?} looking for beginning of value"),
+        None => e.to_string(),
     }
-    // encoding/json escapes these for safe embedding in HTML.
-    s.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
 }
 
 fn from_yaml_value(text: &str, want_list: bool) -> Value {
@@ -890,23 +1022,27 @@ fn encoding(name: &str, a: &[Value]) -> Option<R> {
     let v0 = || a.first().cloned().unwrap_or_default();
     let st = |x: String| Ok(Value::Str(x));
     Some(match name {
-        "toYaml" | "toYamlPretty" => st(to_yaml(&v0()).trim_end_matches('\n').to_string()),
+        "toYaml" => st(to_yaml(&v0()).trim_end_matches('\n').to_string()),
+        "toYamlPretty" => st(super::yaml::to_yaml_with(&v0(), true)
+            .trim_end_matches('\n')
+            .to_string()),
         "fromYaml" => Ok(from_yaml_value(&s(a, 0), false)),
         "fromYamlArray" => Ok(from_yaml_value(&s(a, 0), true)),
         "toJson" => st(json(&v0(), false, false)),
         "toPrettyJson" => st(json(&v0(), true, false)),
         "toRawJson" => st(json(&v0(), false, true)),
-        "fromJson" | "fromJsonArray" => {
-            Ok(match serde_json::from_str::<serde_json::Value>(&s(a, 0)) {
-                Ok(j) => Value::from_json(&j),
-                Err(e) => Value::map([("Error".to_string(), Value::Str(e.to_string()))].into()),
-            })
+        "fromJson" => Ok(match from_json_as(&s(a, 0), false) {
+            Ok(v) => v,
+            Err(e) => Value::map([("Error".to_string(), Value::Str(e))].into()),
+        }),
+        "fromJsonArray" => {
+            Ok(from_json_as(&s(a, 0), true).unwrap_or_else(|e| Value::list(vec![Value::Str(e)])))
         }
         "b64enc" => st(b64.encode(super::bytes::raw(a.first()))),
         "b64dec" => st(b64
             .decode(s(a, 0))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_else(|e| e.to_string())),
+            .unwrap_or_else(|e| go_base64_error(&e))),
         "sha256sum" => st(hex::encode(sha2::Sha256::digest(super::bytes::raw(
             a.first(),
         )))),

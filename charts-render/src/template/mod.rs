@@ -4,25 +4,35 @@
 //! files, later files overriding earlier ones, as Helm's parse order does) and each
 //! file is executed with its own dot.
 
+mod arity;
 mod bytes;
 mod compare;
+mod crypto;
 mod exec;
 mod extra;
 mod funcs;
 mod gofmt;
+mod gojson;
 mod goregex;
 mod lexer;
 mod number;
 mod parser;
+mod sprig_more;
 pub mod value;
 pub(crate) mod yaml;
 pub(crate) mod yaml11;
+mod yaml_resolve;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
 
 pub use funcs::loose_version;
+
+/// `v` as Go's `encoding/json` marshals it (as Helm's `toRawJson`).
+pub fn gojson_marshal(v: &Value) -> String {
+    gojson::marshal(v, false, false)
+}
 pub use value::Value;
 
 /// A template that failed to parse or execute, located as Go reports it.

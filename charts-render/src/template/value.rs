@@ -66,7 +66,9 @@ impl Value {
             Value::Bytes(b) => !b.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.borrow().is_empty(),
-            Value::Files(_) | Value::ApiVersions(_) => true,
+            // `.Files` is a map in Go: an empty `Files.Glob` result is false.
+            Value::Files(f) => !f.is_empty(),
+            Value::ApiVersions(_) => true,
         }
     }
 

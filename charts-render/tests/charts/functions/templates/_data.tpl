@@ -1,0 +1,3 @@
+{{- define "functions.data" -}}
+{{ toYaml .Values }}
+{{- end -}}
