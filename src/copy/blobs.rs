@@ -132,7 +132,16 @@ impl BlobMover {
                 Err(e) => Err(e),
             };
             match written {
-                Err(e) if attempt < ATTEMPTS && is_transient(&e) => attempt += 1,
+                // Another run uploading the same blob at the same moment can make the
+                // registry refuse ours (docker-registry: 400 DIGEST_INVALID, "blob
+                // unknown"); what we sent was verified, so if the blob is there now the
+                // other writer put it there.
+                Err(e) if concurrent_writer(&e) && store.has_blob(repository, blob).await? => {
+                    return Ok(Outcome::Present);
+                }
+                Err(e) if attempt < ATTEMPTS && (is_transient(&e) || concurrent_writer(&e)) => {
+                    attempt += 1
+                }
                 other => return other.map(|()| Outcome::Copied(blob.size)),
             }
         }
@@ -152,6 +161,25 @@ impl BlobMover {
             .on_chunk(move |chunk| {
                 moved.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             }))
+    }
+}
+
+/// An upload refusal that a concurrent writer of the same blob explains: our content was
+/// verified as it streamed, so the registry's own upload state is what disagreed.
+fn concurrent_writer(e: &CopyErrorKind) -> bool {
+    let CopyErrorKind::Registry(e) = e else {
+        return false;
+    };
+    match e.kind() {
+        acr_sync_registry::ErrorKind::Status {
+            status: 400 | 404,
+            code: Some(code),
+            ..
+        } => matches!(
+            code.as_str(),
+            "DIGEST_INVALID" | "BLOB_UPLOAD_UNKNOWN" | "BLOB_UPLOAD_INVALID" | "BLOB_UNKNOWN"
+        ),
+        _ => false,
     }
 }
 
@@ -183,4 +211,30 @@ async fn permit(
 /// Locks a map of run state; a panic elsewhere while it was held leaves valid data.
 fn lock_map<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use acr_sync_registry::{Error, ErrorKind};
+
+    #[test]
+    fn only_upload_state_refusals_are_put_down_to_a_concurrent_writer() {
+        let status = |status, code: Option<&str>| {
+            CopyErrorKind::Registry(Error::new(
+                "r",
+                Some("a"),
+                ErrorKind::Status {
+                    status,
+                    code: code.map(str::to_string),
+                    message: None,
+                },
+            ))
+        };
+        assert!(concurrent_writer(&status(400, Some("DIGEST_INVALID"))));
+        assert!(concurrent_writer(&status(404, Some("BLOB_UPLOAD_UNKNOWN"))));
+        assert!(!concurrent_writer(&status(400, Some("MANIFEST_INVALID"))));
+        assert!(!concurrent_writer(&status(500, Some("DIGEST_INVALID"))));
+        assert!(!concurrent_writer(&status(400, None)));
+    }
 }
