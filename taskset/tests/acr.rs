@@ -2,26 +2,24 @@
 //! endpoint, ARM importImage really copying into a docker-registry, ACR's token exchange
 //! and listing API), with only Entra credentials in the environment.
 
+mod common;
+
+/// Runs the taskset with an environment of owned pairs (the stand-in's).
+fn taskset(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
+    common::command(dir)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("acr-sync-taskset runs")
+}
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use acr_sync_testkit::{
     AzureOptions, AzureStandIn, Fault, FaultProxy, ImageBuilder, IndexBuilder, MediaKind, Registry,
     RegistryOptions, TestIndex,
 };
-
-fn taskset(dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_acr-sync-taskset"));
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("acr-sync-taskset runs")
-}
 
 fn text(o: &Output) -> String {
     format!(

@@ -3,29 +3,16 @@
 //! every request sent before the host's challenge was learnt must still end with the
 //! right credentials, never as "the registry rejected the credentials".
 
+mod common;
+
+use common::{taskset, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use acr_sync_testkit::{ImageBuilder, Registry, RegistryOptions, TestImage};
 
 const IMAGES: usize = 8;
-
-fn taskset(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_acr-sync-taskset"));
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("acr-sync-taskset runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// `IMAGES` single images, each in its own repository `team/appN:1.0`.
 async fn push_images(reg: &Registry) -> Vec<TestImage> {

@@ -1,29 +1,16 @@
 //! The acr-sync-taskset binary against real docker-registry processes: what it imports,
 //! what it prints and writes, and its exit codes.
 
+mod common;
+
+use common::{taskset, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use acr_sync_testkit::{
     Fault, FaultProxy, ImageBuilder, MediaKind, Registry, RegistryOptions, TestIndex,
 };
-
-fn taskset(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_acr-sync-taskset"));
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("acr-sync-taskset runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Upstream content: a code collection (multi-arch index) and an explicit single image.
 async fn upstream() -> (Registry, TestIndex, acr_sync_testkit::TestImage) {

@@ -2,18 +2,16 @@
 //! that does not resolve and a certificate that fails verification are not retried; a
 //! refused connection is, with a warning naming the registry, the cause and the deadline.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use acr_sync_testkit::{ImageBuilder, Registry, RegistryOptions, free_port};
 
 fn taskset(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_acr-sync-taskset"))
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
+    common::command(dir)
         .args(args)
         .output()
         .expect("acr-sync-taskset runs")

@@ -2,21 +2,19 @@
 //! the request (a proxy or a misconfigured registry echoing its headers) must not put a
 //! credential on stderr, nor a megabyte of HTML.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use acr_sync_testkit::{Registry, RegistryOptions};
 
 fn taskset(dir: &Path, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_acr-sync-taskset"));
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .arg("-v");
+    let mut cmd = common::command(dir);
+    cmd.arg("-v");
     for (k, v) in env {
         cmd.env(k, v);
     }

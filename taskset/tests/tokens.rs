@@ -2,32 +2,17 @@
 //! flow, as Docker Hub, GHCR and ACR use): one token request per distinct scope set,
 //! however many requests share it and however many images run at once.
 
+mod common;
+
+use common::{taskset, text};
+
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Output};
 
 use acr_sync_testkit::{
     ImageBuilder, Registry, RegistryOptions, TestImage, TokenRequest, TokenServerOptions, TokenUser,
 };
 
 const IMAGES: usize = 10;
-
-fn taskset(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_acr-sync-taskset"));
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("acr-sync-taskset runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// How many times each scope set was asked for by `user`.
 fn by_scope_set(requests: &[TokenRequest], user: &str) -> BTreeMap<Vec<String>, usize> {

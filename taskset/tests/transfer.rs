@@ -2,9 +2,13 @@
 //! repositories it takes, what it compares and writes, dry runs, re-tags, --force,
 //! no-op re-runs and shards.
 
+mod common;
+
+use common::{taskset, text};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use acr_sync_testkit::{
     AzureOptions, AzureStandIn, ImageBuilder, LoggedRequest, Registry, RegistryOptions, TestImage,
@@ -45,23 +49,6 @@ const REPOSITORIES: [&str; 30] = [
     "sierra",
     "tango",
 ];
-
-fn taskset(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_acr-sync-taskset"));
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("acr-sync-taskset runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn small(seed: u64) -> TestImage {
     ImageBuilder::new(seed).random_layer(2048).build()

@@ -1,18 +1,16 @@
 //! A run whose upstream trickles a blob ends, with the image failed and its tag not
 //! written, instead of hanging for as long as the trickle lasts.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use acr_sync_testkit::{Fault, FaultProxy, ImageBuilder, Registry, RegistryOptions};
 
 fn taskset(dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_acr-sync-taskset"))
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
+    common::command(dir)
         .output()
         .expect("acr-sync-taskset runs")
 }

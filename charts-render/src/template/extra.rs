@@ -7,9 +7,11 @@ use super::exec::Fail;
 use super::funcs::to_i64;
 use super::value::Value;
 
-type R = Result<Value, Fail>;
+/// What a function returns.
+pub(super) type R = Result<Value, Fail>;
 
-fn s(a: &[Value], i: usize) -> String {
+/// Argument `i` as a string, as Sprig's `toString` reads it (nil is empty).
+pub(super) fn s(a: &[Value], i: usize) -> String {
     match a.get(i) {
         Some(Value::Str(s)) => s.clone(),
         Some(Value::Nil) | None => String::new(),

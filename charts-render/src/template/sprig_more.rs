@@ -9,15 +9,7 @@ use super::exec::Fail;
 use super::funcs::to_i64;
 use super::value::Value;
 
-type R = Result<Value, Fail>;
-
-fn s(a: &[Value], i: usize) -> String {
-    match a.get(i) {
-        Some(Value::Str(s)) => s.clone(),
-        Some(Value::Nil) | None => String::new(),
-        Some(v) => v.go_string(),
-    }
-}
+use super::extra::{R, s};
 
 /// Functions of this module, or `None` when `name` is not one of them.
 pub fn call(name: &str, a: &[Value]) -> Option<R> {
