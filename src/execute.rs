@@ -21,6 +21,9 @@ pub struct ExecuteOptions {
     pub dry_run: bool,
     /// Images imported at once.
     pub concurrency: usize,
+    /// When the run must be over (`sync.deadline`): an import still going then is
+    /// abandoned before its tag moves, and images not started are not started.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// What happened to one image.
@@ -298,10 +301,19 @@ async fn one(
         None => entry.source.clone(),
     };
     let started = Instant::now();
-    let result = importer.import(entry, &source, store, image).await;
+    let result = within(
+        options.deadline,
+        importer.import(entry, &source, store, image),
+    )
+    .await;
     record.seconds = started.elapsed().as_secs_f64();
     match result {
-        Ok(outcome) => {
+        None => {
+            record.action = Action::Failed;
+            record.failure = Some(FailureClass::Timeout);
+            record.reason = DEADLINE_PASSED.to_string();
+        }
+        Some(Ok(outcome)) => {
             record.action = Action::Imported;
             if let Some(note) = outcome.note {
                 record.reason = format!("{}; {note}", record.reason);
@@ -309,11 +321,28 @@ async fn one(
             record.digest = outcome.digest.or(record.digest);
             record.bytes = outcome.bytes;
         }
-        Err(error) => {
+        Some(Err(error)) => {
             record.action = Action::Failed;
             record.failure = Some(error.class());
             record.reason = error.to_string();
         }
     }
     record
+}
+
+/// Why an image was abandoned at the deadline; its tag was not moved (a tag moves only
+/// after its content is verified), so the next run takes it up.
+pub const DEADLINE_PASSED: &str = "the run's deadline (sync.deadline or --deadline) passed before this image was done; its target tag was left as it was, the next run continues";
+
+/// `work`, unless `deadline` passes first (`None` then). A deadline already past does
+/// not even start it: nothing half-begun is left for a registry to expire.
+pub async fn within<F: std::future::Future>(
+    deadline: Option<tokio::time::Instant>,
+    work: F,
+) -> Option<F::Output> {
+    match deadline {
+        None => Some(work.await),
+        Some(at) if tokio::time::Instant::now() >= at => None,
+        Some(at) => tokio::time::timeout_at(at, work).await.ok(),
+    }
 }

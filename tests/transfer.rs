@@ -103,6 +103,7 @@ async fn discovery_costs_one_list_and_one_head_per_tag_on_each_side() {
         execute: ExecuteOptions {
             dry_run: false,
             concurrency: 4,
+            deadline: None,
         },
         delay: std::time::Duration::ZERO,
     };
@@ -156,6 +157,7 @@ async fn delay_seconds_spaces_imports() {
         execute: ExecuteOptions {
             dry_run: false,
             concurrency: 8,
+            deadline: None,
         },
         delay: std::time::Duration::from_millis(300),
     };

@@ -83,6 +83,20 @@ pub fn parse<T: clap::Parser>() -> Result<T, ExitCode> {
     })
 }
 
+/// A duration option (`90s`, `15m`, `1h30m`), for clap's `value_parser`.
+pub fn duration(text: &str) -> Result<std::time::Duration, String> {
+    acr_sync::duration::parse(text).map_err(|e| e.to_string())
+}
+
+/// When a run that starts now must be over: `flag` (`--deadline`) over `sync.deadline`.
+pub fn deadline(
+    settings: &Settings,
+    flag: Option<std::time::Duration>,
+) -> Option<tokio::time::Instant> {
+    let limit = flag.or(settings.sync.deadline)?;
+    Some(tokio::time::Instant::now() + limit)
+}
+
 /// What a run is made of, built once by [`load`].
 #[derive(Debug)]
 pub struct Run {

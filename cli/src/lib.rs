@@ -22,4 +22,6 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 
-pub use args::{Exit, Format, GlobalArgs, ImporterChoice, Run, import, importer, load, parse};
+pub use args::{
+    Exit, Format, GlobalArgs, ImporterChoice, Run, deadline, import, importer, load, parse,
+};

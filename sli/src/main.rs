@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 use acr_sync::check::check;
 use acr_sync::config::Settings;
-use acr_sync::execute::ExecuteOptions;
+use acr_sync::execute::{ExecuteOptions, within};
 use acr_sync::registry::Client;
 use acr_sync::report;
 use acr_sync_cli::metrics::Metrics;
@@ -75,19 +75,11 @@ struct ServeArgs {
     #[arg(long, default_value = "0.0.0.0:9464", value_name = "ADDR")]
     listen: std::net::SocketAddr,
     /// Time between checks (e.g. 30s, 15m, 1h)
-    #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "1h", value_parser = cli::args::duration, value_name = "DURATION")]
     interval: Duration,
     /// A check running longer than this is abandoned and counted as an error [default: the interval]
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = cli::args::duration, value_name = "DURATION")]
     check_timeout: Option<Duration>,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    match acr_sync::duration::parse(text) {
-        Ok(d) if d.is_zero() => Err("the duration must be more than 0".to_string()),
-        Ok(d) => Ok(d),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 fn main() -> ExitCode {
@@ -168,7 +160,15 @@ async fn check_once(cli: &Cli) -> Exit {
         return Exit::Usage;
     }
     let started = Instant::now();
-    let plan = check(&settings, &client, &store, Utc::now()).await;
+    let deadline = cli::deadline(&settings, None);
+    let Some(plan) = within(deadline, check(&settings, &client, &store, Utc::now())).await else {
+        // No count line: a pipeline reading the last line must not read a number it
+        // could not measure.
+        eprintln!(
+            "acr-sync-sli: the run's deadline (sync.deadline) passed before the check finished; no count was measured"
+        );
+        return Exit::Partial;
+    };
     let duration = started.elapsed();
     let target = &settings.target;
     // Written before any import: when this fails nothing has been changed (exit 1), and
@@ -183,6 +183,7 @@ async fn check_once(cli: &Cli) -> Exit {
         let options = ExecuteOptions {
             dry_run: false,
             concurrency: settings.sync.concurrency,
+            deadline,
         };
         let importer = match cli::importer(
             &settings,

@@ -117,6 +117,7 @@ async fn serve_follows_the_target_survives_a_down_upstream_and_stops_on_sigterm(
     let options = acr_sync::execute::ExecuteOptions {
         dry_run: false,
         concurrency: 4,
+        deadline: None,
     };
     let records = acr_sync::execute::execute(
         &plan,

@@ -218,6 +218,9 @@ pub struct SyncSection {
     pub date_tag: Option<bool>,
     pub docker_auth: Option<bool>,
     pub concurrency: Option<usize>,
+    /// The longest a whole run may take (`2h`).
+    #[serde(default, deserialize_with = "deadline")]
+    pub deadline: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -271,6 +274,15 @@ fn request_timeout<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<std::time::Duration>, D::Error> {
     named_duration(d, "request_timeout")
+}
+
+fn deadline<'de, D: Deserializer<'de>>(d: D) -> Result<Option<std::time::Duration>, D::Error> {
+    match named_duration(d, "deadline")? {
+        Some(limit) if limit.is_zero() => Err(serde::de::Error::custom(
+            "deadline: 0 would end every run before it starts; give a limit such as 2h",
+        )),
+        limit => Ok(limit),
+    }
 }
 
 fn min_transfer_window<'de, D: Deserializer<'de>>(

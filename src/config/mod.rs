@@ -174,6 +174,9 @@ pub struct SyncSettings {
     pub docker_auth: bool,
     /// Images processed at once.
     pub concurrency: usize,
+    /// The longest a whole run (check and imports) may take; images not done by then
+    /// fail as timed out, so that a stuck run ends instead of holding its CronJob slot.
+    pub deadline: Option<std::time::Duration>,
 }
 
 impl std::fmt::Display for TagRule {
@@ -330,6 +333,7 @@ fn build(file: FileConfig, base: &Path, env: &Env) -> Result<Settings, ConfigErr
             }
             n => n.unwrap_or(4),
         },
+        deadline: file.sync.deadline,
     };
     let docker_hub = if sync.docker_auth {
         docker_hub(env)?

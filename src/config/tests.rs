@@ -388,6 +388,20 @@ fn settings_that_cannot_work_are_refused_up_front() {
 
 #[test]
 fn errors_of_checked_values_name_their_key() {
+    let settings = load("sync:\n  deadline: 1h30m\n", &[]).unwrap();
+    assert_eq!(
+        settings.sync.deadline,
+        Some(std::time::Duration::from_secs(5400))
+    );
+    for bad in ["0", "99999999999999999d", "soon"] {
+        let msg = load(&format!("sync:\n  deadline: {bad}\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("deadline") && msg.contains("workspace.yaml:2"),
+            "{msg}"
+        );
+    }
     let msg = load("network:\n  retry_for: 99999999999999999d\n", &[])
         .unwrap_err()
         .to_string();
@@ -450,6 +464,7 @@ mod properties {
             "source",
             "output_dir",
             "workspace_info",
+            "deadline",
         ]);
         let value = prop::sample::select(vec![
             "",

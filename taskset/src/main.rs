@@ -10,13 +10,16 @@ use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 
 use acr_sync::check::check;
-use acr_sync::execute::ExecuteOptions;
+use acr_sync::execute::{ExecuteOptions, within};
 use acr_sync::report;
 use acr_sync_cli::{self as cli, Exit, Format, GlobalArgs, ImporterChoice, Run};
 
 mod transfer;
 
 const PROGRAM: &str = "acr-sync-taskset";
+
+/// The run ended before its plan was known; nothing was imported.
+const CHECK_DEADLINE: &str = "the run's deadline (sync.deadline or --deadline) passed while checking the images; nothing was imported. Give the run more time, or fewer images per run";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,6 +61,9 @@ struct SyncArgs {
     /// Write a Markdown report to this file
     #[arg(long, global = true, value_name = "PATH")]
     report: Option<PathBuf>,
+    /// End the run after this long, images not done counting as failed [default: sync.deadline, none]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = cli::args::duration)]
+    deadline: Option<std::time::Duration>,
 }
 
 fn main() -> ExitCode {
@@ -111,7 +117,11 @@ async fn sync(cli: &Cli) -> Exit {
     };
     // SYNC_IMAGES=false turns the taskset into a report, as in the seed.
     let dry_run = cli.sync.dry_run || settings.sync.enabled == Some(false);
-    let plan = check(&settings, &client, &store, Utc::now()).await;
+    let deadline = cli::deadline(&settings, cli.sync.deadline);
+    let Some(plan) = within(deadline, check(&settings, &client, &store, Utc::now())).await else {
+        eprintln!("{PROGRAM}: {CHECK_DEADLINE}");
+        return Exit::Partial;
+    };
     if let Some(cause) = report::common_target_failure(&plan, store.target()) {
         eprintln!("{PROGRAM}: {cause}");
     }
@@ -121,6 +131,7 @@ async fn sync(cli: &Cli) -> Exit {
             .sync
             .concurrency
             .map_or(settings.sync.concurrency, usize::from),
+        deadline,
     };
     let (records, exit) = cli::import(
         &plan,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use acr_sync::config::{Env, Settings, TargetRegistry};
-use acr_sync::execute::{ExecuteOptions, Importer, Progress};
+use acr_sync::execute::{ExecuteOptions, Importer, Progress, within};
 use acr_sync::registry::Client;
 use acr_sync::report;
 use acr_sync::store::Store;
@@ -178,9 +178,21 @@ pub async fn run(global: &GlobalArgs, sync: &SyncArgs, args: &TransferArgs) -> E
     }
     let source_store = Store::open(&source, &client);
     let target_store = Store::open(&settings.target.registry, &client);
-    let discovery = match transfer::discover(&source_store, &target_store, &selection).await {
-        Ok(discovery) => discovery,
-        Err(e) => {
+    let deadline = cli::deadline(&settings, sync.deadline);
+    let discovery = match within(
+        deadline,
+        transfer::discover(&source_store, &target_store, &selection),
+    )
+    .await
+    {
+        None => {
+            eprintln!(
+                "{PROGRAM}: the run's deadline (sync.deadline or --deadline) passed while listing the repositories and tags; nothing was transferred. Give the run more time, or split it with --shard"
+            );
+            return Exit::Partial;
+        }
+        Some(Ok(discovery)) => discovery,
+        Some(Err(e)) => {
             eprintln!("{PROGRAM}: {e}");
             return Exit::Partial;
         }
@@ -192,6 +204,7 @@ pub async fn run(global: &GlobalArgs, sync: &SyncArgs, args: &TransferArgs) -> E
             concurrency: sync
                 .concurrency
                 .map_or(settings.sync.concurrency, usize::from),
+            deadline,
         },
         delay: Duration::from_secs_f64(args.delay_seconds.unwrap_or(0.0)),
     };
