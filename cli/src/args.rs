@@ -83,9 +83,13 @@ pub fn parse<T: clap::Parser>() -> Result<T, ExitCode> {
     })
 }
 
-/// A duration option (`90s`, `15m`, `1h30m`), for clap's `value_parser`.
+/// A duration option (`90s`, `15m`, `1h30m`), for clap's `value_parser`; never zero.
 pub fn duration(text: &str) -> Result<std::time::Duration, String> {
-    acr_sync::duration::parse(text).map_err(|e| e.to_string())
+    match acr_sync::duration::parse(text) {
+        Ok(d) if d.is_zero() => Err("the duration must be more than 0".to_string()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// When a run that starts now must be over: `flag` (`--deadline`) over `sync.deadline`.

@@ -21,6 +21,7 @@ pub mod args;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod outputs;
 
 pub use args::{
     Exit, Format, GlobalArgs, ImporterChoice, Run, deadline, import, importer, load, parse,

@@ -1,10 +1,10 @@
 //! `acr-sync-sli`: counts the upstream images the target registry lacks.
 //!
 //! One-shot by default: a summary whose last line is the count, and the seed's two JSON
-//! files; the metrics optionally go to a textfile and a Pushgateway too ([`outputs`]).
+//! files; the metrics optionally go to a textfile and a Pushgateway too
+//! ([`acr_sync_cli::outputs`]).
 //! `serve` runs the same check on a schedule behind a Prometheus endpoint ([`serve`]).
 
-mod outputs;
 mod serve;
 
 use std::path::PathBuf;
@@ -19,6 +19,7 @@ use acr_sync::execute::{ExecuteOptions, within};
 use acr_sync::registry::Client;
 use acr_sync::report;
 use acr_sync_cli::metrics::Metrics;
+use acr_sync_cli::outputs::MetricsOutputs;
 use acr_sync_cli::{self as cli, Exit, Format, GlobalArgs, Run};
 use chrono::Utc;
 
@@ -128,25 +129,19 @@ async fn check_once(cli: &Cli) -> Exit {
     // What can be found wrong before any registry is asked anything is found now, while
     // exit 1 still means that nothing was done: the Pushgateway URL and credentials, the
     // textfile's directory and, once the settings are known, OUTPUT_DIR.
-    let push = match &cli.check.pushgateway {
-        Some(url) => {
-            let target = outputs::PushCredentials::from_env().and_then(|credentials| {
-                outputs::PushTarget::new(url, &cli.check.push_job, credentials)
-            });
-            match target {
-                Ok(target) => Some(target),
-                Err(e) => {
-                    eprintln!("acr-sync-sli: {e}");
-                    return Exit::Usage;
-                }
-            }
+    let outputs = match MetricsOutputs::prepare(
+        "acr-sync-sli",
+        cli.check.textfile.as_deref(),
+        cli.check.pushgateway.as_deref(),
+        &cli.check.push_job,
+        &[],
+    ) {
+        Ok(outputs) => outputs,
+        Err(e) => {
+            eprintln!("acr-sync-sli: {e}");
+            return Exit::Usage;
         }
-        None => None,
     };
-    if let Some(Err(e)) = cli.check.textfile.as_deref().map(outputs::check_textfile) {
-        eprintln!("acr-sync-sli: {e}");
-        return Exit::Usage;
-    }
     let Run {
         settings,
         client,
@@ -155,7 +150,7 @@ async fn check_once(cli: &Cli) -> Exit {
         Ok(run) => run,
         Err(exit) => return exit,
     };
-    if let Err(e) = outputs::check_writable_dir(&settings.output_dir) {
+    if let Err(e) = cli::outputs::check_writable_dir(&settings.output_dir) {
         eprintln!("acr-sync-sli: OUTPUT_DIR (output_dir): {e}");
         return Exit::Usage;
     }
@@ -231,8 +226,8 @@ async fn check_once(cli: &Cli) -> Exit {
     // The check is done and reported (and imports may have run): a metric output failing
     // now is a partial result, exit 2, never a usage error.
     let mut outputs_failed = false;
-    if cli.check.textfile.is_some() || push.is_some() {
-        let errors = send_metrics(cli, push.as_ref(), &settings, &client, &plan, duration).await;
+    if !outputs.is_empty() {
+        let errors = send_metrics(&outputs, &settings, &client, &plan, duration).await;
         for e in &errors {
             eprintln!("acr-sync-sli: {e}");
         }
@@ -247,10 +242,9 @@ async fn check_once(cli: &Cli) -> Exit {
 }
 
 /// The metrics of this one check, to the textfile and the Pushgateway that were asked for;
-/// the errors of those that failed (one failing does not stop the other).
+/// the errors of those that failed.
 async fn send_metrics(
-    cli: &Cli,
-    push: Option<&outputs::PushTarget>,
+    outputs: &MetricsOutputs,
     settings: &Settings,
     client: &Client,
     plan: &acr_sync::plan::Plan,
@@ -262,16 +256,8 @@ async fn send_metrics(
             metrics.record_registry_stats(&client.stats());
             metrics.encode()
         });
-    let exposition = match exposition {
-        Ok(text) => text,
-        Err(e) => return vec![e.to_string()],
-    };
-    let mut errors = Vec::new();
-    if let Some(path) = &cli.check.textfile {
-        errors.extend(outputs::write_textfile(path, &exposition).err());
+    match exposition {
+        Ok(text) => outputs.send(&text).await,
+        Err(e) => vec![e.to_string()],
     }
-    if let Some(target) = push {
-        errors.extend(target.push(exposition).await.err());
-    }
-    errors
 }

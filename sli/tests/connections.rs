@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use acr_sync_testkit::{Registry, RegistryOptions};
 
-use common::{Daemon, config, get, push_codecollections};
+use common::{config, get, push_codecollections};
 
 const IDLE: usize = 150;
 const NOFILE: u32 = 128;
@@ -22,7 +22,7 @@ async fn metrics_answer_with_more_idle_sockets_open_than_descriptors() {
     let target = Registry::start(RegistryOptions::anonymous()).await;
     let dir = tempfile::tempdir().unwrap();
     config(dir.path(), &upstream.host(), &target, "cc-a");
-    let sli = Daemon::serve_with_nofile(dir.path(), NOFILE, &["--interval", "1h"]).await;
+    let sli = common::serve_with_nofile(dir.path(), NOFILE, &["--interval", "1h"]).await;
     let addr = sli.base_url.trim_start_matches("http://").to_string();
 
     // Idle sockets, and some that send half a request head and stop.

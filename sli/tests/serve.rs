@@ -23,7 +23,7 @@ async fn serve_follows_the_target_survives_a_down_upstream_and_stops_on_sigterm(
     // The first check is slow, so that /readyz can be seen saying "not yet".
     proxy.add(Fault::new(FaultKind::Delay(Duration::from_secs(3))).times(1));
 
-    let mut sli = Daemon::serve(
+    let mut sli = common::serve(
         dir.path(),
         &["--interval", "1s", "--check-timeout", "20s"],
         &[],
@@ -257,7 +257,7 @@ async fn a_real_prometheus_scrapes_the_exporter() {
     let target = Registry::start(RegistryOptions::anonymous()).await;
     let dir = tempfile::tempdir().unwrap();
     config(dir.path(), &upstream.host(), &target, "cc-a, cc-b");
-    let sli = Daemon::serve(dir.path(), &["--interval", "1h"], &[]).await;
+    let sli = common::serve(dir.path(), &["--interval", "1h"], &[]).await;
 
     let exporter = sli.base_url.trim_start_matches("http://");
     let prometheus_yml = format!(
@@ -311,7 +311,7 @@ async fn a_check_slower_than_its_limit_is_abandoned_and_counted() {
     config(dir.path(), &proxy.host(), &target, "cc-a");
     proxy.add(Fault::new(FaultKind::Delay(Duration::from_secs(5))));
 
-    let sli = Daemon::serve(
+    let sli = common::serve(
         dir.path(),
         &["--interval", "1s", "--check-timeout", "1s"],
         &[],

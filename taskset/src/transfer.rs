@@ -14,6 +14,7 @@ use acr_sync::store::Store;
 use acr_sync::transfer::filter::{self, Letters, RepositoryFilter};
 use acr_sync::transfer::shard::{JOB_COMPLETION_INDEX, Shard};
 use acr_sync::transfer::{self, Selection, TransferOptions, TransferReport, TransferSummary};
+use acr_sync_cli::outputs::MetricsOutputs;
 use acr_sync_cli::{self as cli, Exit, Format, GlobalArgs};
 
 use super::{PROGRAM, SyncArgs};
@@ -59,6 +60,13 @@ pub struct TransferArgs {
     /// Also write the run's metrics to this file (atomically), for node_exporter's textfile collector (name it *.prom)
     #[arg(long, value_name = "PATH")]
     textfile: Option<PathBuf>,
+    /// Also push the run's metrics to this Pushgateway (PUT to the job's group, one group
+    /// per shard). Basic auth comes from PUSHGATEWAY_USERNAME and PUSHGATEWAY_PASSWORD
+    #[arg(long, value_name = "URL")]
+    pushgateway: Option<String>,
+    /// The Pushgateway job name
+    #[arg(long, default_value = "acr_sync_transfer", value_name = "NAME")]
+    push_job: String,
     /// Take shard JOB_COMPLETION_INDEX of N (a Kubernetes Indexed Job)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     shards: Option<u32>,
@@ -155,13 +163,23 @@ pub async fn run(global: &GlobalArgs, sync: &SyncArgs, args: &TransferArgs) -> E
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
-    for (flag, path) in [("--report", &sync.report), ("--textfile", &args.textfile)] {
-        if let Some(path) = path
-            && let Err(e) = report::check_writable(path)
-        {
-            return usage(format!("{flag}: {e}"));
-        }
+    if let Some(path) = &sync.report
+        && let Err(e) = report::check_writable(path)
+    {
+        return usage(format!("--report: {e}"));
     }
+    let shard = selection.shard.map(|s| s.to_string());
+    let grouping: Vec<(&str, &str)> = shard.iter().map(|s| ("shard", s.as_str())).collect();
+    let outputs = match MetricsOutputs::prepare(
+        PROGRAM,
+        args.textfile.as_deref(),
+        args.pushgateway.as_deref(),
+        &args.push_job,
+        &grouping,
+    ) {
+        Ok(outputs) => outputs,
+        Err(e) => return usage(e),
+    };
     let client = match Client::new(transfer::client_config(&settings, &source)) {
         Ok(client) => client,
         Err(e) => return usage(e),
@@ -220,7 +238,7 @@ pub async fn run(global: &GlobalArgs, sync: &SyncArgs, args: &TransferArgs) -> E
         source: source.to_string(),
         target: settings.target.registry.to_string(),
         dry_run,
-        shard: selection.shard.map(|s| s.to_string()),
+        shard,
         seconds: started.elapsed().as_secs_f64(),
         ..TransferSummary::default()
     };
@@ -237,20 +255,26 @@ pub async fn run(global: &GlobalArgs, sync: &SyncArgs, args: &TransferArgs) -> E
         eprintln!("{PROGRAM}: --report: {e}");
         exit = Exit::Partial;
     }
-    if let Some(path) = &args.textfile
-        && let Err(e) = write_textfile(path, &report)
-    {
-        eprintln!("{PROGRAM}: --textfile: {e}");
-        exit = Exit::Partial;
+    if !outputs.is_empty() {
+        let errors = send_metrics(&outputs, &report).await;
+        for e in &errors {
+            eprintln!("{PROGRAM}: {e}");
+        }
+        if !errors.is_empty() {
+            exit = Exit::Partial;
+        }
     }
     exit
 }
 
-fn write_textfile(path: &Path, report: &TransferReport) -> Result<(), String> {
+/// The run's metrics to the textfile and Pushgateway asked for; the errors of those that
+/// failed.
+async fn send_metrics(outputs: &MetricsOutputs, report: &TransferReport) -> Vec<String> {
     let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
-    let text =
-        cli::metrics::transfer::transfer_exposition(report, now).map_err(|e| e.to_string())?;
-    report::write_bytes_atomically(path, text.as_bytes()).map_err(|e| e.to_string())
+    match cli::metrics::transfer::transfer_exposition(report, now) {
+        Ok(text) => outputs.send(&text).await,
+        Err(e) => vec![e.to_string()],
+    }
 }
 
 fn print_report(report: &TransferReport, format: Format) {

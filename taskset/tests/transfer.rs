@@ -412,6 +412,8 @@ async fn two_shards_together_transfer_the_whole_set_each_tag_once() {
     let report0 = dir.path().join("shard-0.json");
     let report1 = dir.path().join("shard-1.json");
     let textfile = dir.path().join("transfer.prom");
+    let pushgateway =
+        acr_sync_testkit::Daemon::prometheus_tool("prometheus-pushgateway", &[], dir.path()).await;
     let (code, _, stderr) = transfer(
         dir.path(),
         &src,
@@ -423,6 +425,8 @@ async fn two_shards_together_transfer_the_whole_set_each_tag_once() {
             report0.to_str().unwrap(),
             "--textfile",
             textfile.to_str().unwrap(),
+            "--pushgateway",
+            &pushgateway.base_url,
         ],
     );
     assert_eq!(code, 0, "{stderr}");
@@ -431,7 +435,14 @@ async fn two_shards_together_transfer_the_whole_set_each_tag_once() {
         dir.path(),
         &src,
         &dst,
-        &["--shards", "2", "--report", report1.to_str().unwrap()],
+        &[
+            "--shards",
+            "2",
+            "--report",
+            report1.to_str().unwrap(),
+            "--pushgateway",
+            &pushgateway.base_url,
+        ],
         &[("JOB_COMPLETION_INDEX", "1")],
     );
     assert_eq!(code, 0, "{stderr}");
@@ -472,6 +483,18 @@ async fn two_shards_together_transfer_the_whole_set_each_tag_once() {
         records(&doc0).len()
     );
     assert!(metrics.contains(&line), "{metrics}");
+    // Both shards pushed, each into its own group: neither replaced the other's.
+    let (_, pushed) = acr_sync_testkit::http_get(&format!("{}/metrics", pushgateway.base_url))
+        .await
+        .expect("the Pushgateway answers");
+    for (shard, report) in [("0/2", &report0), ("1/2", &report1)] {
+        let doc: Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+        let series = format!(
+            "acr_sync_transfer_tags{{action=\"copied\",instance=\"\",job=\"acr_sync_transfer\",shard=\"{shard}\"}} {}",
+            records(&doc).len()
+        );
+        assert!(pushed.contains(&series), "{series} in:\n{pushed}");
+    }
     let promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::fs::File::open(&textfile).unwrap())

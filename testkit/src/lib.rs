@@ -58,6 +58,7 @@
 #![deny(missing_docs)]
 
 mod azure;
+mod daemon;
 mod image;
 mod log;
 mod logs;
@@ -69,6 +70,7 @@ mod tls;
 mod tokens;
 
 pub use azure::{AzureOptions, AzureRequest, AzureStandIn};
+pub use daemon::{Daemon, http_get};
 pub use image::{
     ATTESTATION_REFERENCE_TYPE, Blob, ImageBuilder, IndexBuilder, MEDIA_DOCKER_CONFIG,
     MEDIA_DOCKER_LAYER_GZIP, MEDIA_DOCKER_MANIFEST, MEDIA_DOCKER_MANIFEST_LIST, MEDIA_IN_TOTO,

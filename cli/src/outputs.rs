@@ -1,13 +1,13 @@
-//! Where one-shot mode sends its metrics besides stdout: a textfile for node_exporter's
-//! textfile collector, and a Pushgateway.
+//! Where a one-shot run (the SLI's check, a transfer) sends its metrics besides stdout: a
+//! textfile for node_exporter's textfile collector, and a Pushgateway.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use acr_sync_cli::metrics::CONTENT_TYPE;
+use crate::metrics::CONTENT_TYPE;
 
 /// A push that takes longer than this has failed: the run must not hang on a Pushgateway.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -17,6 +17,71 @@ pub const USERNAME_ENV: &str = "PUSHGATEWAY_USERNAME";
 /// See [`USERNAME_ENV`].
 pub const PASSWORD_ENV: &str = "PUSHGATEWAY_PASSWORD";
 
+/// The `--textfile` and `--pushgateway` a run asked for, checked before the run sends
+/// anything anywhere, so that exit 1 still means nothing was done.
+#[derive(Debug, Default)]
+pub struct MetricsOutputs {
+    textfile: Option<PathBuf>,
+    push: Option<PushTarget>,
+}
+
+impl MetricsOutputs {
+    /// Checks the textfile's directory and the Pushgateway URL (with the credentials of
+    /// [`USERNAME_ENV`] and [`PASSWORD_ENV`]) for the group of `job` and the `grouping`
+    /// labels; `program` prefixes
+    /// the warning about a textfile name node_exporter will not read.
+    pub fn prepare(
+        program: &str,
+        textfile: Option<&Path>,
+        pushgateway: Option<&str>,
+        job: &str,
+        grouping: &[(&str, &str)],
+    ) -> Result<MetricsOutputs, String> {
+        let push = match pushgateway {
+            Some(url) => {
+                let target = PushTarget::new(url, job, PushCredentials::from_env()?)?;
+                Some(
+                    grouping
+                        .iter()
+                        .fold(target, |t, (label, value)| t.grouped_by(label, value)),
+                )
+            }
+            None => None,
+        };
+        if let Some(path) = textfile {
+            check_textfile(path)?;
+            if path.extension().and_then(|e| e.to_str()) != Some("prom") {
+                eprintln!(
+                    "{program}: warning: node_exporter's textfile collector reads only *.prom files, and {} is not one",
+                    path.display()
+                );
+            }
+        }
+        Ok(MetricsOutputs {
+            textfile: textfile.map(Path::to_path_buf),
+            push,
+        })
+    }
+
+    /// Whether any output was asked for.
+    pub fn is_empty(&self) -> bool {
+        self.textfile.is_none() && self.push.is_none()
+    }
+
+    /// Writes `exposition` to each output asked for; the errors of those that failed (one
+    /// failing does not stop the other).
+    pub async fn send(&self, exposition: &str) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Some(path) = &self.textfile {
+            errors.extend(write_textfile(path, exposition).err());
+        }
+        if let Some(target) = &self.push {
+            errors.extend(target.push(exposition.to_string()).await.err());
+        }
+        errors
+    }
+}
+
 /// Refuses, before anything is checked, a textfile the run could not write: its directory
 /// must exist and take a new file (where the atomic write puts its temporary file).
 pub fn check_textfile(path: &Path) -> Result<(), String> {
@@ -25,12 +90,6 @@ pub fn check_textfile(path: &Path) -> Result<(), String> {
             "--textfile {}: is a directory; name a file (e.g. acr_sync.prom) in it",
             path.display()
         ));
-    }
-    if path.extension().and_then(|e| e.to_str()) != Some("prom") {
-        eprintln!(
-            "acr-sync-sli: warning: node_exporter's textfile collector reads only *.prom files, and {} is not one",
-            path.display()
-        );
     }
     let dir = path
         .parent()
@@ -150,12 +209,22 @@ impl PushTarget {
         if job.is_empty() {
             return Err("--push-job: the job name is empty".to_string());
         }
-        let (key, value) = job_segment(job);
+        let (key, value) = group_segment("job", job);
         url.path_segments_mut()
             .map_err(|()| invalid("not a base URL"))?
             .pop_if_empty()
             .extend(["metrics", key.as_str(), value.as_str()]);
         Ok(PushTarget { url, credentials })
+    }
+
+    /// The group narrowed by `label="value"` (e.g. one per shard, so that shards pushing
+    /// at once do not replace each other's metrics).
+    pub fn grouped_by(mut self, label: &str, value: &str) -> PushTarget {
+        let (key, value) = group_segment(label, value);
+        if let Ok(mut segments) = self.url.path_segments_mut() {
+            segments.extend([key.as_str(), value.as_str()]);
+        }
+        self
     }
 
     /// Replaces the group's metrics with `exposition` (PUT: series that are no longer
@@ -253,16 +322,17 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `job/<name>`, or `job@base64/<encoded>` for a name a URL path segment cannot carry
-/// as is (the Pushgateway's own convention, for `/` in particular).
-fn job_segment(job: &str) -> (String, String) {
-    let plain = job
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+/// `<label>/<value>`, or `<label>@base64/<encoded>` for a value a URL path segment cannot
+/// carry as is (the Pushgateway's own convention, for `/` in particular).
+fn group_segment(label: &str, value: &str) -> (String, String) {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if plain {
-        ("job".to_string(), job.to_string())
+        (label.to_string(), value.to_string())
     } else {
-        ("job@base64".to_string(), URL_SAFE_NO_PAD.encode(job))
+        (format!("{label}@base64"), URL_SAFE_NO_PAD.encode(value))
     }
 }
 
@@ -311,6 +381,13 @@ mod tests {
         assert!(PushTarget::new("pushgateway:9091", "j", None).is_err());
         assert!(PushTarget::new("ftp://x", "j", None).is_err());
         assert!(PushTarget::new("http://x", "", None).is_err());
+        let t = PushTarget::new("http://127.0.0.1:9091", "acr_sync_transfer", None)
+            .unwrap()
+            .grouped_by("shard", "1/4");
+        assert_eq!(
+            t.url.as_str(),
+            "http://127.0.0.1:9091/metrics/job/acr_sync_transfer/shard@base64/MS80"
+        );
     }
 
     #[test]
