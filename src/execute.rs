@@ -223,7 +223,8 @@ pub async fn execute(
         .iter()
         .filter(|e| wants_import(e, force))
         .count();
-    progress.total.store(todo, Ordering::Relaxed);
+    // Added, not set: a caller may run a plan in parts (transfer's --delay-seconds).
+    progress.total.fetch_add(todo, Ordering::Relaxed);
     let mut records: Vec<Record> = stream::iter(&plan.entries)
         .map(|entry| async move {
             let record = one(entry, store, importer, options).await;

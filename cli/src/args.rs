@@ -202,7 +202,7 @@ pub async fn import(
 }
 
 /// Redraws `[done/total] images, bytes` on stderr until `run` finishes.
-async fn with_progress<F: std::future::Future<Output = Vec<Record>>>(
+pub async fn with_progress<F: std::future::Future<Output = Vec<Record>>>(
     run: F,
     progress: &Progress,
     importer: &Importer,

@@ -1,6 +1,7 @@
 //! `acr-sync-taskset transfer`: seed 004's bulk transfer of whole registries and
 //! repositories, through the library's discovery, plan and execute.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -226,14 +227,19 @@ pub async fn run(global: &GlobalArgs, sync: &SyncArgs, args: &TransferArgs) -> E
         },
         delay: Duration::from_secs_f64(args.delay_seconds.unwrap_or(0.0)),
     };
-    let records = transfer::execute(
+    let progress = Progress::default();
+    let run = transfer::execute(
         &discovery.plan,
         &target_store,
         &importer,
         &options,
-        &Progress::default(),
-    )
-    .await;
+        &progress,
+    );
+    let records = if std::io::stdout().is_terminal() && global.format == Format::Text && !dry_run {
+        cli::args::with_progress(run, &progress, &importer).await
+    } else {
+        run.await
+    };
     let summary = TransferSummary {
         source: source.to_string(),
         target: settings.target.registry.to_string(),

@@ -661,3 +661,41 @@ async fn acr_to_acr_goes_through_import_image_by_resource_id_across_subscription
     );
     assert_eq!(az.imports(), 3);
 }
+
+#[tokio::test]
+async fn a_transfer_draws_its_progress_on_a_terminal_only() {
+    let source = Registry::start(RegistryOptions::anonymous()).await;
+    for (i, repo) in ["team/a", "team/b", "team/c"].iter().enumerate() {
+        source
+            .pusher()
+            .push_image(repo, "1.0", &small(300 + i as u64))
+            .await;
+    }
+    let target = Registry::start(RegistryOptions::anonymous()).await;
+    let dir = workdir();
+    let command = format!(
+        "{} transfer --source-registry-name {} --target-registry-name {}",
+        env!("CARGO_BIN_EXE_acr-sync-taskset"),
+        source.host(),
+        target.host()
+    );
+    // util-linux `script` gives the command a pty, as a person's terminal would.
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .output()
+        .expect("script (util-linux) runs");
+    let screen = text(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("/3] images,"),
+        "no progress line: {screen:?}"
+    );
+    // Through a pipe (a CronJob's log) there is none.
+    let (code, _, stderr) = transfer(dir.path(), &source.host(), &target.host(), &["--force"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("images,"), "{stderr}");
+}
