@@ -178,3 +178,100 @@ async fn delay_seconds_spaces_imports() {
     );
     assert_eq!(target.pusher().tags("app").await.len(), 3);
 }
+
+/// An ACR as the source, read through its data plane (`/acr/v1/_catalog`, `_tags` with
+/// digests) on the Azure stand-in, behind a fault proxy that throttles the first tag
+/// listing as ACR does (429 with `Retry-After`); the target a plain registry.
+#[tokio::test]
+async fn an_acr_source_is_listed_by_its_data_plane_and_its_429s_are_waited_out() {
+    use acr_sync::registry::{Credentials, RegistrySettings};
+    use acr_sync_testkit::{AzureOptions, AzureStandIn, Fault, FaultProxy};
+
+    let az = AzureStandIn::start(AzureOptions::default()).await;
+    let sp = az.registry().pusher();
+    let (a, b) = (
+        ImageBuilder::new(31).random_layer(1024).build(),
+        ImageBuilder::new(32).random_layer(1024).build(),
+    );
+    sp.push_image("team/app", "1.0", &a).await;
+    sp.push_image("team/app", "2.0", &b).await;
+    sp.push_image("tools/cli", "1", &b).await;
+    let proxy = FaultProxy::start(&az.base_url()).await;
+    proxy.add(Fault::too_many_requests(1, 1).path("/_tags"));
+    let target = Registry::start(RegistryOptions::anonymous()).await;
+
+    let (user, password) = az.options().admin.clone();
+    let mut config = ClientConfig::default();
+    config.registries.insert(
+        proxy.host(),
+        RegistrySettings {
+            credentials: Some(Credentials::new(user, password)),
+            ..RegistrySettings::default()
+        },
+    );
+    let client = Client::new(config).unwrap();
+    let name = acr_sync_azure::AcrName::parse(&az.options().registry_name).unwrap();
+    let src = Store::open(&TargetRegistry::acr(name, proxy.host()), &client);
+    let dst = Store::open(&TargetRegistry::parse(&target.host()).unwrap(), &client);
+    let started = std::time::Instant::now();
+    let discovery = transfer::discover(&src, &dst, &Selection::default())
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "the Retry-After was honoured"
+    );
+    assert_eq!(discovery.repositories, ["team/app", "tools/cli"]);
+    assert_eq!(discovery.plan.entries.len(), 3);
+    assert!(discovery.plan.source_failures.is_empty());
+    // One answered catalog (after the 401 challenge), each repository's tags and
+    // digests in one answered listing (the throttled one asked again), no tag read one
+    // by one.
+    let answered = |needle: &str| {
+        proxy
+            .seen()
+            .iter()
+            .filter(|r| r.path.contains(needle) && r.status == 200)
+            .count()
+    };
+    assert_eq!(answered("/acr/v1/_catalog"), 1, "{:?}", proxy.seen());
+    assert_eq!(answered("/_tags"), 2, "{:?}", proxy.seen());
+    assert_eq!(
+        proxy.count("GET", "/_tags"),
+        3,
+        "one listing throttled, asked once more"
+    );
+    assert_eq!(proxy.count("HEAD", "/manifests/"), 0);
+
+    let importer = Importer::Copy(Copier::new(client.clone(), CopyOptions::default()));
+    let options = TransferOptions {
+        execute: ExecuteOptions {
+            dry_run: false,
+            concurrency: 4,
+            deadline: None,
+        },
+        delay: std::time::Duration::ZERO,
+    };
+    let records = transfer::execute(
+        &discovery.plan,
+        &dst,
+        &importer,
+        &options,
+        &Progress::default(),
+    )
+    .await;
+    let report = transfer::report(&discovery, &records, &importer, TransferSummary::default());
+    assert_eq!(
+        report.summary.actions.get(&TransferAction::Copied),
+        Some(&3)
+    );
+    let tp = target.pusher();
+    assert_eq!(
+        tp.get_manifest("team/app", "2.0").await.unwrap().digest,
+        b.digest
+    );
+    assert_eq!(
+        tp.get_manifest("tools/cli", "1").await.unwrap().digest,
+        b.digest
+    );
+}
