@@ -19,6 +19,38 @@ fn reads(requests: &[LoggedRequest], method: &str, needle: &str) -> usize {
         .count()
 }
 
+/// Carries `discovery` out into `dst` with the copy engine, as a transfer does, and
+/// builds its report.
+async fn copy_all(
+    discovery: &transfer::Discovery,
+    dst: &Store,
+    client: &Client,
+) -> transfer::TransferReport {
+    let importer = Importer::Copy(Copier::new(client.clone(), CopyOptions::default()));
+    let options = options(4, std::time::Duration::ZERO);
+    let records = transfer::execute(
+        &discovery.plan,
+        dst,
+        &importer,
+        &options,
+        &Progress::default(),
+    )
+    .await;
+    transfer::report(discovery, &records, &importer, TransferSummary::default())
+}
+
+/// A transfer's options: `concurrency` images at once, `delay` between imports.
+fn options(concurrency: usize, delay: std::time::Duration) -> TransferOptions {
+    TransferOptions {
+        execute: ExecuteOptions {
+            dry_run: false,
+            concurrency,
+            deadline: None,
+        },
+        delay,
+    }
+}
+
 #[tokio::test]
 async fn discovery_costs_one_list_and_one_head_per_tag_on_each_side() {
     let (source, target) = tokio::join!(
@@ -98,24 +130,7 @@ async fn discovery_costs_one_list_and_one_head_per_tag_on_each_side() {
     );
 
     // Executed by the plan's execute with the copy engine.
-    let importer = Importer::Copy(Copier::new(client.clone(), CopyOptions::default()));
-    let options = TransferOptions {
-        execute: ExecuteOptions {
-            dry_run: false,
-            concurrency: 4,
-            deadline: None,
-        },
-        delay: std::time::Duration::ZERO,
-    };
-    let records = transfer::execute(
-        &discovery.plan,
-        &dst,
-        &importer,
-        &options,
-        &Progress::default(),
-    )
-    .await;
-    let report = transfer::report(&discovery, &records, &importer, TransferSummary::default());
+    let report = copy_all(&discovery, &dst, &client).await;
     let count = |a| report.summary.actions.get(&a).copied().unwrap_or(0);
     assert_eq!(count(TransferAction::Skipped), 1);
     assert_eq!(count(TransferAction::Retagged), 1);
@@ -153,14 +168,7 @@ async fn delay_seconds_spaces_imports() {
         .await
         .unwrap();
     let importer = Importer::Copy(Copier::new(client.clone(), CopyOptions::default()));
-    let options = TransferOptions {
-        execute: ExecuteOptions {
-            dry_run: false,
-            concurrency: 8,
-            deadline: None,
-        },
-        delay: std::time::Duration::from_millis(300),
-    };
+    let options = options(8, std::time::Duration::from_millis(300));
     let started = std::time::Instant::now();
     let records = transfer::execute(
         &discovery.plan,
@@ -243,24 +251,7 @@ async fn an_acr_source_is_listed_by_its_data_plane_and_its_429s_are_waited_out()
     );
     assert_eq!(proxy.count("HEAD", "/manifests/"), 0);
 
-    let importer = Importer::Copy(Copier::new(client.clone(), CopyOptions::default()));
-    let options = TransferOptions {
-        execute: ExecuteOptions {
-            dry_run: false,
-            concurrency: 4,
-            deadline: None,
-        },
-        delay: std::time::Duration::ZERO,
-    };
-    let records = transfer::execute(
-        &discovery.plan,
-        &dst,
-        &importer,
-        &options,
-        &Progress::default(),
-    )
-    .await;
-    let report = transfer::report(&discovery, &records, &importer, TransferSummary::default());
+    let report = copy_all(&discovery, &dst, &client).await;
     assert_eq!(
         report.summary.actions.get(&TransferAction::Copied),
         Some(&3)

@@ -181,11 +181,7 @@ pub async fn import(
 ) -> (Vec<Record>, Exit) {
     let progress = Progress::default();
     let run = execute(plan, store, importer, options, &progress);
-    let records = if std::io::stdout().is_terminal() && format == Format::Text && !options.dry_run {
-        with_progress(run, &progress, importer).await
-    } else {
-        run.await
-    };
+    let records = run_with_progress(run, &progress, importer, format, options.dry_run).await;
     let mut exit = if records.iter().any(Record::is_failure) {
         Exit::Partial
     } else {
@@ -201,8 +197,24 @@ pub async fn import(
     (records, exit)
 }
 
+/// Runs `run`, redrawing its progress line on stderr while it goes when a person watches:
+/// stdout is a terminal, the text format, and not a dry run (which moves nothing).
+pub async fn run_with_progress<F: std::future::Future<Output = Vec<Record>>>(
+    run: F,
+    progress: &Progress,
+    importer: &Importer,
+    format: Format,
+    dry_run: bool,
+) -> Vec<Record> {
+    if std::io::stdout().is_terminal() && format == Format::Text && !dry_run {
+        with_progress(run, progress, importer).await
+    } else {
+        run.await
+    }
+}
+
 /// Redraws `[done/total] images, bytes` on stderr until `run` finishes.
-pub async fn with_progress<F: std::future::Future<Output = Vec<Record>>>(
+async fn with_progress<F: std::future::Future<Output = Vec<Record>>>(
     run: F,
     progress: &Progress,
     importer: &Importer,

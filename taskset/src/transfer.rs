@@ -1,7 +1,6 @@
 //! `acr-sync-taskset transfer`: seed 004's bulk transfer of whole registries and
 //! repositories, through the library's discovery, plan and execute.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -235,11 +234,8 @@ pub async fn run(global: &GlobalArgs, sync: &SyncArgs, args: &TransferArgs) -> E
         &options,
         &progress,
     );
-    let records = if std::io::stdout().is_terminal() && global.format == Format::Text && !dry_run {
-        cli::args::with_progress(run, &progress, &importer).await
-    } else {
-        run.await
-    };
+    let records =
+        cli::args::run_with_progress(run, &progress, &importer, global.format, dry_run).await;
     let summary = TransferSummary {
         source: source.to_string(),
         target: settings.target.registry.to_string(),

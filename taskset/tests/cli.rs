@@ -238,16 +238,9 @@ async fn progress_is_drawn_on_a_terminal_only() {
         text(&out.stderr)
     );
 
-    // A terminal (util-linux `script` gives the command a pty): the progress line shows.
+    // A terminal: the progress line shows.
     let binary = env!("CARGO_BIN_EXE_acr-sync-taskset");
-    let out = Command::new("script")
-        .args(["-qec", &format!("{binary} sync"), "/dev/null"])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .output()
-        .expect("script (util-linux) runs");
+    let out = common::on_terminal(dir.path(), &format!("{binary} sync"));
     let screen = text(&out.stdout);
     assert!(out.status.success(), "{screen}");
     assert!(

@@ -679,15 +679,7 @@ async fn a_transfer_draws_its_progress_on_a_terminal_only() {
         source.host(),
         target.host()
     );
-    // util-linux `script` gives the command a pty, as a person's terminal would.
-    let out = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .output()
-        .expect("script (util-linux) runs");
+    let out = common::on_terminal(dir.path(), &command);
     let screen = text(&out.stdout);
     assert!(out.status.success(), "{screen}");
     assert!(

@@ -24,6 +24,20 @@ pub fn taskset(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("acr-sync-taskset runs")
 }
 
+/// Runs the shell `command` in `dir` on a terminal of its own (util-linux `script` gives
+/// it a pty, as a person's terminal would), with an empty environment but `PATH`; what the
+/// terminal showed is its stdout.
+pub fn on_terminal(dir: &Path, command: &str) -> Output {
+    Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .output()
+        .expect("script (util-linux) runs")
+}
+
 /// Output bytes as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
